@@ -1,0 +1,317 @@
+// Package config is teamtalkd's configuration: one TOML file decoded into a
+// typed Config, overridden by -set KEY=VALUE flags, and validated.
+//
+// With no file every service runs on 127.0.0.1 with TeamTalk's default ports
+// and keeps its data in ./var. Unknown keys and bad values are refused with the
+// key's dotted name and, when it came from a file, the file and line.
+// teamtalkd.example.toml at the repository root documents every key and must
+// decode to exactly Default().
+//
+// A peer list entry (msg.dbproxy, msg.route, httpmsg.route...) is either a
+// host:port or a reference to a service in the same process: its name
+// ("route") or name and listen key ("login.msgserver_listen"). A reference
+// resolves to the address that service actually bound, which is how listen
+// addresses with port 0 work.
+package config
+
+import (
+	"time"
+)
+
+// The service names, in the reference's start order.
+const (
+	DBProxy = "dbproxy"
+	Route   = "route"
+	File    = "file"
+	Msfs    = "msfs"
+	Login   = "login"
+	Msg     = "msg"
+	HTTPMsg = "httpmsg"
+	Push    = "push"
+)
+
+// ServiceNames returns the eight service names in start order: dbproxy →
+// route, file, msfs → login → msg → httpmsg, push.
+func ServiceNames() []string {
+	return []string{DBProxy, Route, File, Msfs, Login, Msg, HTTPMsg, Push}
+}
+
+// Config is the whole configuration. Field tags are the TOML key names.
+type Config struct {
+	Services   []string   `toml:"services"`
+	DataDir    string     `toml:"data_dir"`
+	Log        Log        `toml:"log"`
+	Supervisor Supervisor `toml:"supervisor"`
+	Control    Control    `toml:"control"`
+	Netloop    Netloop    `toml:"netloop"`
+	Link       Link       `toml:"link"`
+	Login      LoginCfg   `toml:"login"`
+	Msg        MsgCfg     `toml:"msg"`
+	Route      RouteCfg   `toml:"route"`
+	DBProxy    DBProxyCfg `toml:"dbproxy"`
+	File       FileCfg    `toml:"file"`
+	Msfs       MsfsCfg    `toml:"msfs"`
+	HTTPMsg    HTTPMsgCfg `toml:"httpmsg"`
+	Push       PushCfg    `toml:"push"`
+	Store      Store      `toml:"store"`
+	Metrics    Metrics    `toml:"metrics"`
+}
+
+// Log configures logging. Level can change on SIGHUP.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+// Supervisor configures start, stop and restart.
+type Supervisor struct {
+	StopTimeout       Duration `toml:"stop_timeout"`
+	StartTimeout      Duration `toml:"start_timeout"`
+	RestartBackoffMin Duration `toml:"restart_backoff_min"`
+	RestartBackoffMax Duration `toml:"restart_backoff_max"`
+	EventsKept        int      `toml:"events_kept"`
+	HistoryKept       int      `toml:"history_kept"`
+}
+
+// Control configures the control API socket.
+type Control struct {
+	Socket string `toml:"socket"`
+}
+
+// Netloop configures the event loops of every TCP service.
+type Netloop struct {
+	Loops int `toml:"loops"`
+}
+
+// Link configures every server-to-server link.
+type Link struct {
+	Heartbeat    Duration `toml:"heartbeat"`
+	Timeout      Duration `toml:"timeout"`
+	ReconnectMin Duration `toml:"reconnect_min"`
+	ReconnectMax Duration `toml:"reconnect_max"`
+}
+
+// LoginCfg configures the login service.
+type LoginCfg struct {
+	HTTPListen      string   `toml:"http_listen"`
+	ClientListen    string   `toml:"client_listen"`
+	MsgServerListen string   `toml:"msgserver_listen"`
+	MsfsURL         string   `toml:"msfs_url"`
+	DiscoveryURL    string   `toml:"discovery_url"`
+	HTTPIdleTimeout Duration `toml:"http_idle_timeout"`
+}
+
+// MsgCfg configures the msg service.
+type MsgCfg struct {
+	Listen            string   `toml:"listen"`
+	AdvertiseIP1      string   `toml:"advertise_ip1"`
+	AdvertiseIP2      string   `toml:"advertise_ip2"`
+	MaxConns          int      `toml:"max_conns"`
+	MaxMsgsPerSecond  int      `toml:"max_msgs_per_second"`
+	DBProxy           []string `toml:"dbproxy"`
+	DBProxyConns      int      `toml:"dbproxy_conns"`
+	Route             []string `toml:"route"`
+	Login             []string `toml:"login"`
+	File              []string `toml:"file"`
+	Push              string   `toml:"push"`
+	AESKey            string   `toml:"aes_key"`
+	LoginTimeout      Duration `toml:"login_timeout"`
+	PCIdleTimeout     Duration `toml:"pc_idle_timeout"`
+	MobileIdleTimeout Duration `toml:"mobile_idle_timeout"`
+}
+
+// RouteCfg configures the route service.
+type RouteCfg struct {
+	Listen string `toml:"listen"`
+}
+
+// DBProxyCfg configures the dbproxy service.
+type DBProxyCfg struct {
+	Listen  string `toml:"listen"`
+	Workers int    `toml:"workers"`
+	MsfsURL string `toml:"msfs_url"`
+	AESKey  string `toml:"aes_key"`
+}
+
+// FileCfg configures the file service.
+type FileCfg struct {
+	ClientListen      string   `toml:"client_listen"`
+	MsgListen         string   `toml:"msg_listen"`
+	Advertise         []string `toml:"advertise"`
+	Dir               string   `toml:"dir"`
+	TaskTimeout       Duration `toml:"task_timeout"`
+	ClientIdleTimeout Duration `toml:"client_idle_timeout"`
+}
+
+// MsfsCfg configures the msfs service.
+type MsfsCfg struct {
+	Listen      string   `toml:"listen"`
+	Dir         string   `toml:"dir"`
+	FilesPerDir int      `toml:"files_per_dir"`
+	IdleTimeout Duration `toml:"idle_timeout"`
+}
+
+// HTTPMsgCfg configures the httpmsg service.
+type HTTPMsgCfg struct {
+	Listen       string   `toml:"listen"`
+	DBProxy      []string `toml:"dbproxy"`
+	DBProxyConns int      `toml:"dbproxy_conns"`
+	Route        []string `toml:"route"`
+	APIKeys      []string `toml:"api_keys"`
+	IdleTimeout  Duration `toml:"idle_timeout"`
+}
+
+// PushCfg configures the push service.
+type PushCfg struct {
+	Listen          string `toml:"listen"`
+	APNsCert        string `toml:"apns_cert"`
+	APNsKey         string `toml:"apns_key"`
+	APNsKeyPassword string `toml:"apns_key_password"`
+	APNsTopic       string `toml:"apns_topic"`
+	APNsSandbox     bool   `toml:"apns_sandbox"`
+	WebhookURL      string `toml:"webhook_url"`
+}
+
+// Store chooses the IM store.
+type Store struct {
+	Backend string `toml:"backend"` // bolt or mysql
+	MySQL   MySQL  `toml:"mysql"`
+}
+
+// MySQL configures the MySQL store.
+type MySQL struct {
+	DSN      string `toml:"dsn"`
+	MaxConns int    `toml:"max_conns"`
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	Listen string `toml:"listen"` // empty: no endpoint
+}
+
+// Default returns the built-in configuration: every service on 127.0.0.1 with
+// TeamTalk's default ports, data in ./var.
+func Default() *Config {
+	return &Config{
+		Services: []string{"all"},
+		DataDir:  "./var",
+		Log:      Log{Level: "info", Format: "text"},
+		Supervisor: Supervisor{
+			StopTimeout:       Duration(10 * time.Second),
+			StartTimeout:      Duration(60 * time.Second),
+			RestartBackoffMin: Duration(100 * time.Millisecond),
+			RestartBackoffMax: Duration(30 * time.Second),
+			EventsKept:        10000,
+			HistoryKept:       86400,
+		},
+		Netloop: Netloop{Loops: 1},
+		Link: Link{
+			Heartbeat:    Duration(5 * time.Second),
+			Timeout:      Duration(30 * time.Second),
+			ReconnectMin: Duration(2 * time.Second),
+			ReconnectMax: Duration(64 * time.Second),
+		},
+		Login: LoginCfg{
+			HTTPListen:      "127.0.0.1:8080",
+			ClientListen:    "127.0.0.1:8008",
+			MsgServerListen: "127.0.0.1:8100",
+			MsfsURL:         "http://127.0.0.1:8700/",
+			DiscoveryURL:    "",
+			HTTPIdleTimeout: Duration(60 * time.Second),
+		},
+		Msg: MsgCfg{
+			Listen:            "127.0.0.1:8000",
+			AdvertiseIP1:      "127.0.0.1",
+			AdvertiseIP2:      "127.0.0.1",
+			MaxConns:          100000,
+			MaxMsgsPerSecond:  20,
+			DBProxy:           []string{"127.0.0.1:10600"},
+			DBProxyConns:      1,
+			Route:             []string{"127.0.0.1:8200"},
+			Login:             []string{"127.0.0.1:8100"},
+			File:              []string{"127.0.0.1:8601"},
+			Push:              "127.0.0.1:8500",
+			AESKey:            "12345678901234567890123456789012",
+			LoginTimeout:      Duration(15 * time.Second),
+			PCIdleTimeout:     Duration(120 * time.Second),
+			MobileIdleTimeout: Duration(300 * time.Second),
+		},
+		Route: RouteCfg{Listen: "127.0.0.1:8200"},
+		DBProxy: DBProxyCfg{
+			Listen:  "127.0.0.1:10600",
+			Workers: 16,
+			MsfsURL: "http://127.0.0.1:8700",
+			AESKey:  "12345678901234567890123456789012",
+		},
+		File: FileCfg{
+			ClientListen:      "127.0.0.1:8600",
+			MsgListen:         "127.0.0.1:8601",
+			Advertise:         []string{"127.0.0.1:8600"},
+			Dir:               "",
+			TaskTimeout:       Duration(60 * time.Second),
+			ClientIdleTimeout: Duration(120 * time.Second),
+		},
+		Msfs: MsfsCfg{
+			Listen:      "127.0.0.1:8700",
+			Dir:         "",
+			FilesPerDir: 30000,
+			IdleTimeout: Duration(30 * time.Second),
+		},
+		HTTPMsg: HTTPMsgCfg{
+			Listen:       "127.0.0.1:8400",
+			DBProxy:      []string{"127.0.0.1:10600"},
+			DBProxyConns: 1,
+			Route:        []string{"127.0.0.1:8200"},
+			APIKeys:      []string{},
+			IdleTimeout:  Duration(60 * time.Second),
+		},
+		Push: PushCfg{
+			Listen:      "127.0.0.1:8500",
+			APNsSandbox: true,
+		},
+		Store: Store{
+			Backend: "bolt",
+			MySQL:   MySQL{DSN: "", MaxConns: 16},
+		},
+		Metrics: Metrics{Listen: "127.0.0.1:9100"},
+	}
+}
+
+// Enabled returns the services to run here, in start order.
+func (c *Config) Enabled() []string {
+	var out []string
+	for _, name := range ServiceNames() {
+		for _, s := range c.Services {
+			if s == "all" || s == name {
+				out = append(out, name)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// ListenKeys returns, for a service, its listen keys (the "role" names its
+// bound addresses are published under) with their configured addresses; the
+// first is the one a bare peer reference ("route") resolves to.
+func (c *Config) ListenKeys(service string) [][2]string {
+	switch service {
+	case Login:
+		return [][2]string{{"msgserver_listen", c.Login.MsgServerListen}, {"http_listen", c.Login.HTTPListen}, {"client_listen", c.Login.ClientListen}}
+	case Msg:
+		return [][2]string{{"listen", c.Msg.Listen}}
+	case Route:
+		return [][2]string{{"listen", c.Route.Listen}}
+	case DBProxy:
+		return [][2]string{{"listen", c.DBProxy.Listen}}
+	case File:
+		return [][2]string{{"msg_listen", c.File.MsgListen}, {"client_listen", c.File.ClientListen}}
+	case Msfs:
+		return [][2]string{{"listen", c.Msfs.Listen}}
+	case HTTPMsg:
+		return [][2]string{{"listen", c.HTTPMsg.Listen}}
+	case Push:
+		return [][2]string{{"listen", c.Push.Listen}}
+	}
+	return nil
+}
