@@ -167,7 +167,7 @@ func decodeProblem(err error, path string, lines map[string]int) Problem {
 }
 
 var (
-	tableRE = regexp.MustCompile(`^\[\[?\s*([A-Za-z0-9_.\-" ]+?)\s*\]\]?`)
+	tableRE  = regexp.MustCompile(`^\[\[?\s*([A-Za-z0-9_.\-" ]+?)\s*\]\]?`)
 	assignRE = regexp.MustCompile(`^([A-Za-z0-9_\-" ]+(?:\.[A-Za-z0-9_\-" ]+)*)=`)
 )
 
