@@ -58,8 +58,10 @@ func (d *Decoder) Fill(r io.Reader) (int, error) {
 		d.pending = nil
 	}
 	want := minRead
-	if n, err := FrameLen(d.buf[d.r:d.w], d.max); err == nil && n > d.w-d.r+want {
-		want = n - (d.w - d.r) // room for the rest of a large frame in one go
+	if n, err := FrameLen(d.buf[d.r:d.w], d.max); err == nil && n > d.w-d.r {
+		// Room for the rest of the frame in one go; a read may take more if
+		// the buffer has room, but the buffer is not grown past the frame.
+		want = n - (d.w - d.r)
 	}
 	d.reserve(want)
 	n, err := r.Read(d.buf[d.w:cap(d.buf)])
