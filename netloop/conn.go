@@ -1,0 +1,691 @@
+package netloop
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"teamtalk/netloop/internal/poll"
+	"teamtalk/wire"
+)
+
+var errPeerHangup = errors.New("netloop: peer hung up")
+
+// Conn is one TCP connection on a loop. Its methods are safe from any
+// goroutine; after the connection closed they do nothing (Write returns
+// ErrClosed). Hold a ConnID rather than a *Conn in long-lived shared state.
+type Conn struct {
+	id        ConnID
+	g         *Group
+	l         *loop
+	h         Handler
+	maxFrame  int
+	bound     int
+	dialed    bool
+	connectTO time.Duration
+	local     *net.TCPAddr
+	remote    *net.TCPAddr
+	state     atomic.Int32
+	idleTO    atomic.Int64
+	lastRead  atomic.Int64 // g.mono()
+	lastWrite atomic.Int64
+	ctx       atomic.Pointer[any]
+
+	bytesIn, bytesOut   atomic.Uint64
+	framesIn, framesOut atomic.Uint64
+	queuedN             atomic.Int64
+
+	// Guarded by mu: the descriptor (closed under mu, so a writer never
+	// touches a reused fd), the write queue and the registered events.
+	mu         sync.Mutex
+	fd         int
+	out        [][]byte
+	queued     int
+	events     uint32
+	registered bool
+	closeErr   error
+	closePost  bool
+
+	// Loop-owned.
+	in         []byte // a partial frame carried between reads
+	opened     bool
+	cls        *idleList
+	prev, next *Conn
+	mark       int64
+}
+
+func newConn(g *Group, l *loop, fd int, h Handler, maxFrame, bound int) *Conn {
+	c := &Conn{g: g, l: l, fd: fd, h: h, maxFrame: maxFrame, bound: bound}
+	c.state.Store(int32(StateConnecting))
+	l.counters.connecting.Add(1)
+	now := g.mono()
+	c.lastRead.Store(now)
+	c.mark = now
+	return c
+}
+
+// ID is the connection's id.
+func (c *Conn) ID() ConnID { return c.id }
+
+// Group is the Group the connection belongs to.
+func (c *Conn) Group() *Group { return c.g }
+
+// State is the connection's current state.
+func (c *Conn) State() State { return State(c.state.Load()) }
+
+// RemoteAddr is the peer's address (the dialed address for outbound
+// connections).
+func (c *Conn) RemoteAddr() net.Addr {
+	if c.remote == nil {
+		return nil
+	}
+	return c.remote
+}
+
+// LocalAddr is the local address; nil until an outbound connect completes.
+func (c *Conn) LocalAddr() net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.local == nil {
+		return nil
+	}
+	return c.local
+}
+
+func (c *Conn) remoteString() string {
+	if c.remote == nil {
+		return "?"
+	}
+	return c.remote.String()
+}
+
+// SetContext attaches a value (a session, a link) to the connection.
+func (c *Conn) SetContext(v any) { c.ctx.Store(&v) }
+
+// Context returns the value set with SetContext, or nil.
+func (c *Conn) Context() any {
+	if p := c.ctx.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// LastRead is when bytes were last received (or the connection was created).
+func (c *Conn) LastRead() time.Time { return c.g.epoch.Add(time.Duration(c.lastRead.Load())) }
+
+// LastWrite is when a frame was last written (zero time if never).
+func (c *Conn) LastWrite() time.Time {
+	t := c.lastWrite.Load()
+	if t == 0 {
+		return time.Time{}
+	}
+	return c.g.epoch.Add(time.Duration(t))
+}
+
+// Queued is the number of bytes waiting to be sent.
+func (c *Conn) Queued() int { return int(c.queuedN.Load()) }
+
+// IdleTimeout is the connection's current idle timeout (0: none).
+func (c *Conn) IdleTimeout() time.Duration { return time.Duration(c.idleTO.Load()) }
+
+// SetIdleTimeout changes the idle timeout at any time (0 disables it): the
+// connection closes with ErrIdleTimeout once nothing was received for d,
+// measured from the last received byte, within one Tick.
+func (c *Conn) SetIdleTimeout(d time.Duration) {
+	if d < 0 {
+		d = 0
+	}
+	c.idleTO.Store(int64(d))
+	c.l.post(func() {
+		if State(c.state.Load()) == StateOpen {
+			c.l.track(c, idleKey{kind: kindIdle, d: d})
+		}
+	})
+}
+
+// Post runs fn on the connection's loop, serialised with its callbacks. It
+// reports false if the Group has stopped.
+func (c *Conn) Post(fn func()) bool { return c.l.post(fn) }
+
+// setStateLocked moves the connection to s and keeps the loop's per-state
+// counts. Called with c.mu held (or before the conn is shared).
+func (c *Conn) setStateLocked(s State) {
+	old := State(c.state.Swap(int32(s)))
+	if old == s {
+		return
+	}
+	cnt := &c.l.counters
+	switch old {
+	case StateConnecting:
+		cnt.connecting.Add(-1)
+	case StateOpen:
+		cnt.open.Add(-1)
+	case StateClosing:
+		cnt.closing.Add(-1)
+	}
+	switch s {
+	case StateConnecting:
+		cnt.connecting.Add(1)
+	case StateOpen:
+		cnt.open.Add(1)
+	case StateClosing:
+		cnt.closing.Add(1)
+	}
+}
+
+// wantEventsLocked is the readiness the connection needs in its state.
+func (c *Conn) wantEventsLocked() uint32 {
+	switch State(c.state.Load()) {
+	case StateConnecting:
+		return poll.Out
+	case StateOpen:
+		if c.queued > 0 {
+			return poll.In | poll.Out
+		}
+		return poll.In
+	case StateClosing:
+		if c.queued > 0 {
+			return poll.Out
+		}
+	}
+	return 0
+}
+
+func (c *Conn) updateEventsLocked() error {
+	if !c.registered || c.fd < 0 {
+		return nil
+	}
+	want := c.wantEventsLocked()
+	if want == c.events {
+		return nil
+	}
+	if err := c.l.p.Mod(c.fd, want, uint32(c.id)); err != nil {
+		return err
+	}
+	c.events = want
+	return nil
+}
+
+// Write sends frame, or queues what the socket does not take at once (a
+// copy: the caller may reuse frame when Write returns). It is safe from any
+// goroutine and never blocks on the network. A frame is always admitted
+// when nothing is queued; otherwise, if the queued bytes would pass the
+// write bound, the peer is a slow reader: the connection is closed, counted
+// and logged, and ErrSlowReader is returned. On a closing or closed
+// connection Write returns ErrClosed.
+func (c *Conn) Write(frame []byte) error {
+	if len(frame) == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	st := State(c.state.Load())
+	if st != StateOpen && st != StateConnecting {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	p := frame
+	if c.queued == 0 && st == StateOpen && c.registered {
+		n, err := poll.Write(c.fd, p)
+		if n > 0 {
+			c.bytesOut.Add(uint64(n))
+			c.l.counters.bytesOut.Add(uint64(n))
+		}
+		if err != nil && !poll.IsAgain(err) {
+			werr := wrapConnErr(c, "write", err)
+			c.failLocked(werr)
+			c.mu.Unlock()
+			return werr
+		}
+		c.lastWrite.Store(c.g.mono())
+		c.framesOut.Add(1)
+		c.l.counters.framesOut.Add(1)
+		if n == len(p) {
+			c.mu.Unlock()
+			return nil
+		}
+		p = p[n:]
+	} else {
+		if c.queued > 0 && c.queued+len(p) > c.bound {
+			queued := c.queued
+			c.failLocked(ErrSlowReader)
+			c.mu.Unlock()
+			c.l.counters.slowReaders.Add(1)
+			c.g.log.Warn("netloop: slow reader closed", "conn", uint32(c.id), "peer", c.remoteString(),
+				"queued", queued, "frame", len(frame), "bound", c.bound)
+			return ErrSlowReader
+		}
+		c.lastWrite.Store(c.g.mono())
+		c.framesOut.Add(1)
+		c.l.counters.framesOut.Add(1)
+	}
+	c.out = append(c.out, append([]byte(nil), p...))
+	c.queued += len(p)
+	c.queuedN.Store(int64(c.queued))
+	if err := c.updateEventsLocked(); err != nil {
+		werr := wrapConnErr(c, "arm write", err)
+		c.failLocked(werr)
+		c.mu.Unlock()
+		return werr
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// failLocked records err, drops the queue and has the loop close the
+// connection at once. Called with c.mu held.
+func (c *Conn) failLocked(err error) {
+	if c.closeErr == nil {
+		c.closeErr = err
+	}
+	c.out, c.queued = nil, 0
+	c.queuedN.Store(0)
+	if State(c.state.Load()) != StateClosed {
+		c.setStateLocked(StateClosing)
+	}
+	if !c.closePost {
+		c.closePost = true
+		l := c.l
+		l.post(func() { l.closeConn(c, err) })
+	}
+}
+
+// Close closes the connection after flushing what is queued (bounded by
+// Options.FlushTimeout); no frames are delivered after it. OnClose then
+// runs with a nil error. Closing a closed connection is a no-op.
+func (c *Conn) Close() { c.closeWith(nil) }
+
+// closeWith starts a graceful close that reports err to OnClose.
+func (c *Conn) closeWith(err error) {
+	c.mu.Lock()
+	switch State(c.state.Load()) {
+	case StateClosing, StateClosed:
+		c.mu.Unlock()
+		return
+	case StateConnecting:
+		if err == nil {
+			err = ErrClosed
+		}
+		c.failLocked(err)
+		c.mu.Unlock()
+		return
+	}
+	c.closeErr = err
+	c.setStateLocked(StateClosing)
+	c.mu.Unlock()
+	l := c.l
+	l.post(func() { l.drain(c) })
+}
+
+// abort closes the connection at once, dropping queued bytes.
+func (c *Conn) abort(err error) {
+	c.mu.Lock()
+	if State(c.state.Load()) != StateClosed {
+		c.failLocked(err)
+	}
+	c.mu.Unlock()
+}
+
+func wrapConnErr(c *Conn, op string, err error) error {
+	return fmt.Errorf("netloop: %s %s: %w", op, c.remoteString(), err)
+}
+
+// --- loop side ---
+
+// register adds a new connection's socket to the loop (runs on the loop).
+func (l *loop) register(c *Conn) {
+	c.mu.Lock()
+	st := State(c.state.Load())
+	if st != StateConnecting {
+		// Closed before it got here: failLocked already posted the close.
+		c.mu.Unlock()
+		return
+	}
+	want := poll.Out
+	if !c.dialed {
+		c.setStateLocked(StateOpen)
+		want = c.wantEventsLocked()
+	}
+	if err := l.p.Add(c.fd, want, uint32(c.id)); err != nil {
+		c.mu.Unlock()
+		l.closeConn(c, wrapConnErr(c, "register", err))
+		return
+	}
+	c.events = want
+	c.registered = true
+	c.mu.Unlock()
+	l.conns[c.fd] = c
+	if c.dialed {
+		l.track(c, idleKey{kind: kindConnect, d: c.connectTO})
+		return
+	}
+	l.open(c)
+}
+
+// connected completes an outbound connect (the reference's CONFIRM).
+func (l *loop) connected(c *Conn) {
+	c.mu.Lock()
+	if err := poll.SoError(c.fd); err != nil {
+		c.mu.Unlock()
+		l.closeConn(c, wrapConnErr(c, "dial", err))
+		return
+	}
+	c.local = poll.LocalAddr(c.fd)
+	c.setStateLocked(StateOpen)
+	err := c.updateEventsLocked()
+	c.mu.Unlock()
+	if err != nil {
+		l.closeConn(c, wrapConnErr(c, "register", err))
+		return
+	}
+	l.open(c)
+}
+
+// open starts idle tracking and runs OnOpen.
+func (l *loop) open(c *Conn) {
+	c.lastRead.Store(l.now)
+	c.mark = l.now
+	l.track(c, idleKey{kind: kindIdle, d: time.Duration(c.idleTO.Load())})
+	c.opened = true
+	if !l.callConn(c, "OnOpen", func() { c.h.OnOpen(c) }) {
+		return
+	}
+	// A Write from OnOpen may have queued bytes; make sure they flush.
+	c.mu.Lock()
+	err := c.updateEventsLocked()
+	c.mu.Unlock()
+	if err != nil {
+		l.closeConn(c, wrapConnErr(c, "register", err))
+	}
+}
+
+// callConn runs a connection callback; a panic closes the connection with
+// ErrPanic, is reported, and makes callConn return false.
+func (l *loop) callConn(c *Conn, where string, fn func()) (ok bool) {
+	defer func() {
+		if !ok {
+			if v := recover(); v != nil {
+				l.g.reportPanic(l, where, c, v)
+				l.closeConn(c, fmt.Errorf("%w: %s: %v", ErrPanic, where, v))
+			}
+		}
+	}()
+	fn()
+	return true
+}
+
+// readable reads what the socket has and delivers the whole frames.
+func (l *loop) readable(c *Conn) {
+	for range 4 {
+		if State(c.state.Load()) != StateOpen {
+			return
+		}
+		var (
+			n   int
+			err error
+		)
+		direct := false
+		if need := c.pendingNeed(); need-len(c.in) >= len(l.buf) {
+			// A big frame in progress: read straight into its buffer.
+			n, err = poll.Read(c.fd, c.in[len(c.in):need])
+			direct = true
+		} else {
+			n, err = poll.Read(c.fd, l.buf)
+		}
+		if err != nil {
+			if poll.IsAgain(err) {
+				return
+			}
+			l.closeConn(c, wrapConnErr(c, "read", err))
+			return
+		}
+		if n == 0 {
+			c.in = nil
+			l.peerClosed(c)
+			return
+		}
+		c.bytesIn.Add(uint64(n))
+		l.counters.bytesIn.Add(uint64(n))
+		c.lastRead.Store(l.now)
+		l.touch(c)
+		if direct {
+			c.in = c.in[:len(c.in)+n]
+			if !l.finishPending(c) {
+				return
+			}
+			continue
+		}
+		if !l.consume(c, l.buf[:n]) {
+			return
+		}
+		if n < len(l.buf) {
+			return
+		}
+	}
+}
+
+// pendingNeed is the total length of the partial frame in c.in, or 0 when
+// there is none or its header is not complete yet.
+func (c *Conn) pendingNeed() int {
+	if len(c.in) < wire.HeaderLen {
+		return 0
+	}
+	return int(binary.BigEndian.Uint32(c.in))
+}
+
+// consume delivers the frames in data, completing a pending partial frame
+// first, and keeps an incomplete tail. It reports false once the
+// connection stopped reading.
+func (l *loop) consume(c *Conn, data []byte) bool {
+	if len(c.in) > 0 {
+		if len(c.in) < wire.HeaderLen {
+			k := min(wire.HeaderLen-len(c.in), len(data))
+			c.in = append(c.in, data[:k]...)
+			data = data[k:]
+			if len(c.in) < wire.HeaderLen {
+				return true
+			}
+			flen, err := wire.FrameLen(c.in, c.maxFrame)
+			if err != nil {
+				l.frameError(c, c.in, err)
+				return false
+			}
+			if cap(c.in) < flen {
+				grown := make([]byte, len(c.in), flen)
+				copy(grown, c.in)
+				c.in = grown
+			}
+		}
+		need := c.pendingNeed()
+		k := min(need-len(c.in), len(data))
+		c.in = append(c.in, data[:k]...)
+		data = data[k:]
+		if len(c.in) < need {
+			return true
+		}
+		if !l.finishPending(c) {
+			return false
+		}
+	}
+	for len(data) > 0 {
+		flen, err := wire.FrameLen(data, c.maxFrame)
+		if err != nil {
+			l.frameError(c, data, err)
+			return false
+		}
+		if flen == 0 || flen > len(data) {
+			size := len(data)
+			if flen > size {
+				size = flen
+			}
+			if size < wire.HeaderLen {
+				size = wire.HeaderLen
+			}
+			c.in = append(make([]byte, 0, size), data...)
+			return true
+		}
+		if !l.deliver(c, data[:flen]) {
+			return false
+		}
+		data = data[flen:]
+	}
+	return true
+}
+
+// finishPending delivers c.in if it holds a whole frame and releases it.
+func (l *loop) finishPending(c *Conn) bool {
+	need := c.pendingNeed()
+	if need == 0 || len(c.in) < need {
+		return true
+	}
+	frame := c.in
+	c.in = nil
+	return l.deliver(c, frame)
+}
+
+func (l *loop) deliver(c *Conn, frame []byte) bool {
+	if State(c.state.Load()) != StateOpen {
+		return false
+	}
+	c.framesIn.Add(1)
+	l.counters.framesIn.Add(1)
+	if !l.callConn(c, "OnFrame", func() { c.h.OnFrame(c, frame) }) {
+		return false
+	}
+	return State(c.state.Load()) == StateOpen
+}
+
+func (l *loop) frameError(c *Conn, data []byte, err error) {
+	length := binary.BigEndian.Uint32(data)
+	l.counters.frameErrors.Add(1)
+	l.g.log.Warn("netloop: framing error, closing", "conn", uint32(c.id), "peer", c.remoteString(),
+		"length", length, "limit", c.maxFrame, "err", err)
+	c.in = nil
+	l.closeConn(c, fmt.Errorf("%w: peer %s: %w", ErrFraming, c.remoteString(), err))
+}
+
+// peerClosed handles end of stream: flush what is queued, then close with io.EOF.
+func (l *loop) peerClosed(c *Conn) {
+	c.mu.Lock()
+	if State(c.state.Load()) == StateOpen {
+		c.closeErr = io.EOF
+		c.setStateLocked(StateClosing)
+	}
+	c.mu.Unlock()
+	l.drain(c)
+}
+
+// drain continues a graceful close on the loop: stop reading, flush, close.
+func (l *loop) drain(c *Conn) {
+	c.mu.Lock()
+	if State(c.state.Load()) != StateClosing {
+		c.mu.Unlock()
+		return
+	}
+	if c.queued == 0 || !c.registered {
+		c.mu.Unlock()
+		l.closeConn(c, nil)
+		return
+	}
+	err := c.updateEventsLocked()
+	c.mu.Unlock()
+	if err != nil {
+		l.closeConn(c, wrapConnErr(c, "drain", err))
+		return
+	}
+	l.track(c, idleKey{kind: kindFlush, d: l.g.opt.FlushTimeout})
+	c.mark = l.now
+	l.touch(c)
+}
+
+// flush writes queued bytes with writev. It reports false if the
+// connection was closed.
+func (l *loop) flush(c *Conn) bool {
+	c.mu.Lock()
+	for c.queued > 0 {
+		n, err := poll.Writev(c.fd, c.out)
+		if n > 0 {
+			c.bytesOut.Add(uint64(n))
+			l.counters.bytesOut.Add(uint64(n))
+			c.queued -= n
+			for n > 0 {
+				if n >= len(c.out[0]) {
+					n -= len(c.out[0])
+					c.out[0] = nil
+					c.out = c.out[1:]
+					continue
+				}
+				c.out[0] = c.out[0][n:]
+				n = 0
+			}
+		}
+		if err != nil {
+			if poll.IsAgain(err) {
+				break
+			}
+			c.mu.Unlock()
+			l.closeConn(c, wrapConnErr(c, "write", err))
+			return false
+		}
+	}
+	c.queuedN.Store(int64(c.queued))
+	if c.queued == 0 {
+		c.out = nil
+		if State(c.state.Load()) == StateClosing {
+			c.mu.Unlock()
+			l.closeConn(c, nil)
+			return false
+		}
+	}
+	err := c.updateEventsLocked()
+	c.mu.Unlock()
+	if err != nil {
+		l.closeConn(c, wrapConnErr(c, "write", err))
+		return false
+	}
+	return true
+}
+
+// closeConn closes the socket at once and runs OnClose (on the loop). The
+// first recorded cause wins over err.
+func (l *loop) closeConn(c *Conn, err error) {
+	c.mu.Lock()
+	if State(c.state.Load()) == StateClosed {
+		c.mu.Unlock()
+		return
+	}
+	if c.closeErr == nil {
+		c.closeErr = err
+	}
+	err = c.closeErr
+	c.setStateLocked(StateClosed)
+	c.out, c.queued = nil, 0
+	c.queuedN.Store(0)
+	fd := c.fd
+	if fd >= 0 {
+		if c.registered {
+			_ = l.p.Del(fd)
+		}
+		_ = poll.Close(fd)
+		c.fd = -1
+	}
+	c.registered = false
+	c.mu.Unlock()
+	if fd >= 0 && l.conns[fd] == c {
+		delete(l.conns, fd)
+	}
+	l.untrack(c)
+	c.in = nil
+	l.g.unregister(c)
+	if errors.Is(err, ErrIdleTimeout) {
+		l.counters.idleCloses.Add(1)
+	}
+	if c.opened || c.dialed {
+		h := c.h
+		l.callConn(c, "OnClose", func() { h.OnClose(c, err) })
+	}
+}
