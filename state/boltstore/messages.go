@@ -1,0 +1,371 @@
+package boltstore
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"teamtalk/state"
+)
+
+// maxByID caps MessagesByID, as the reference does.
+const maxByID = 100
+
+// encodeMsg builds a message record: u32 from | u8 type | u32 created | content.
+func encodeMsg(from uint32, t state.MsgType, created uint32, content []byte) []byte {
+	v := make([]byte, 9, 9+len(content))
+	binary.BigEndian.PutUint32(v, from)
+	v[4] = byte(t)
+	binary.BigEndian.PutUint32(v[5:], created)
+	return append(v, content...)
+}
+
+// decodeMsg decodes a message record; to is the peer user or group, id the
+// message id. The content is copied out of the transaction's memory.
+func decodeMsg(v []byte, to, id uint32) (state.Message, error) {
+	if len(v) < 9 {
+		return state.Message{}, fmt.Errorf("boltstore: message %d/%d: short record (%d bytes)", to, id, len(v))
+	}
+	return state.Message{
+		ID:      id,
+		From:    binary.BigEndian.Uint32(v),
+		To:      to,
+		Type:    state.MsgType(v[4]),
+		Created: binary.BigEndian.Uint32(v[5:]),
+		Content: append([]byte(nil), v[9:]...),
+	}, nil
+}
+
+func pair(a, b uint32) (small, big uint32) {
+	if a < b {
+		return a, b
+	}
+	return b, a
+}
+
+// singleMsg returns the message id of the pair (user, peer), seen from user:
+// To is the other party of the sender.
+func (r *rtx) singleMsg(user, peer, id uint32) (state.Message, bool, error) {
+	s, b := pair(user, peer)
+	v := r.get(bMessages, key(s, b, id))
+	if v == nil {
+		return state.Message{}, false, nil
+	}
+	m, err := decodeMsg(v, 0, id)
+	if err != nil {
+		return m, false, err
+	}
+	m.To = user
+	if m.From == user {
+		m.To = peer
+	}
+	return m, true, nil
+}
+
+func (r *rtx) groupMsg(gid, id uint32) (state.Message, bool, error) {
+	v := r.get(bGroupMessages, key(gid, id))
+	if v == nil {
+		return state.Message{}, false, nil
+	}
+	m, err := decodeMsg(v, gid, id)
+	return m, err == nil, err
+}
+
+// lastSingleID is the newest message id of the pair (0 if none).
+func (r *rtx) lastSingleID(a, b uint32) uint32 {
+	s, bg := pair(a, b)
+	return u32(r.get(bRelations, key(s, bg)))
+}
+
+// latest returns the newest message of userID's conversation; ok is false
+// when there is none.
+func (r *rtx) latest(userID uint32, st state.SessionType, sid uint32) (state.Message, bool, error) {
+	switch st {
+	case state.SessionSingle:
+		id := r.lastSingleID(userID, sid)
+		if id == 0 {
+			return state.Message{}, false, nil
+		}
+		return r.singleMsg(userID, sid, id)
+	case state.SessionGroup:
+		g, err := r.group(sid)
+		if err != nil || g.LatestMsgID == 0 {
+			return state.Message{}, false, nil
+		}
+		return r.groupMsg(sid, g.LatestMsgID)
+	}
+	return state.Message{}, false, nil
+}
+
+// sessionRecord is u8 status | u32 created | u32 updated.
+type sessionRecord struct {
+	status, created, updated uint32
+}
+
+func sessionKey(user uint32, st state.SessionType, peer uint32) []byte {
+	k := make([]byte, 9)
+	binary.BigEndian.PutUint32(k, user)
+	k[4] = byte(st)
+	binary.BigEndian.PutUint32(k[5:], peer)
+	return k
+}
+
+func decodeSession(v []byte) sessionRecord {
+	if len(v) < 9 {
+		return sessionRecord{}
+	}
+	return sessionRecord{status: uint32(v[0]), created: binary.BigEndian.Uint32(v[1:]), updated: binary.BigEndian.Uint32(v[5:])}
+}
+
+func (rec sessionRecord) encode() []byte {
+	v := make([]byte, 9)
+	v[0] = byte(rec.status)
+	binary.BigEndian.PutUint32(v[1:], rec.created)
+	binary.BigEndian.PutUint32(v[5:], rec.updated)
+	return v
+}
+
+// touchSession makes user's session with peer visible and at least as recent
+// as t.
+func (w *wtx) touchSession(user uint32, st state.SessionType, peer, t uint32) error {
+	k := sessionKey(user, st, peer)
+	rec := sessionRecord{created: t, updated: t}
+	if v := w.get(bSessions, k); v != nil {
+		old := decodeSession(v)
+		rec.created = old.created
+		rec.updated = max(old.updated, t)
+	}
+	return w.put(bSessions, k, rec.encode())
+}
+
+// SaveMessage implements state.Store.
+func (s *Store) SaveMessage(ctx context.Context, nm state.NewMessage) (state.Message, error) {
+	if err := nm.Validate(); err != nil {
+		return state.Message{}, fmt.Errorf("boltstore: save message: %w", err)
+	}
+	if nm.Created == 0 {
+		nm.Created = s.now()
+	}
+	m := state.Message{From: nm.From, To: nm.To, Type: nm.Type, Created: nm.Created, Content: nm.Content}
+	var err error
+	if nm.Type.IsGroup() {
+		err = s.update(ctx, func(w *wtx) error { return w.saveGroupMsg(&m) })
+	} else {
+		err = s.update(ctx, func(w *wtx) error { return w.saveSingleMsg(&m) })
+	}
+	if err != nil {
+		return state.Message{}, fmt.Errorf("boltstore: save message %d→%d: %w", nm.From, nm.To, err)
+	}
+	return m, nil
+}
+
+func (w *wtx) saveSingleMsg(m *state.Message) error {
+	small, big := pair(m.From, m.To)
+	rel := key(small, big)
+	var last, created uint32 = 0, m.Created
+	if v := w.get(bRelations, rel); v != nil {
+		last, created = u32(v), u32(v[4:])
+	}
+	m.ID = last + 1
+	if m.ID == 0 {
+		return fmt.Errorf("%w: message ids of %d/%d exhausted", state.ErrInvalid, small, big)
+	}
+	if err := w.put(bRelations, rel, key(m.ID, created)); err != nil {
+		return err
+	}
+	if err := w.put(bMessages, key(small, big, m.ID), encodeMsg(m.From, m.Type, m.Created, m.Content)); err != nil {
+		return err
+	}
+	uk := key(m.To, m.From)
+	if err := w.put(bUnread, uk, putU32(u32(w.get(bUnread, uk))+1)); err != nil {
+		return err
+	}
+	if err := w.touchSession(m.From, state.SessionSingle, m.To, m.Created); err != nil {
+		return err
+	}
+	return w.touchSession(m.To, state.SessionSingle, m.From, m.Created)
+}
+
+func (w *wtx) saveGroupMsg(m *state.Message) error {
+	g, err := w.group(m.To)
+	if err != nil {
+		return err
+	}
+	if w.get(bGroupMembers, key(g.ID, m.From)) == nil {
+		return fmt.Errorf("user %d in group %d: %w", m.From, g.ID, state.ErrNotMember)
+	}
+	m.ID = g.LatestMsgID + 1
+	if m.ID == 0 {
+		return fmt.Errorf("%w: message ids of group %d exhausted", state.ErrInvalid, g.ID)
+	}
+	g.LatestMsgID = m.ID
+	g.LastChated = max(g.LastChated, m.Created)
+	if err := w.putGroup(g); err != nil {
+		return err
+	}
+	if err := w.put(bGroupMessages, key(g.ID, m.ID), encodeMsg(m.From, m.Type, m.Created, m.Content)); err != nil {
+		return err
+	}
+	// The sender has read everything up to its own message.
+	if err := w.put(bUserGroups, key(m.From, g.ID), putU32(m.ID)); err != nil {
+		return err
+	}
+	// Every member's session shows the group at once (the reference ran a
+	// 5-second job for this).
+	var members []uint32
+	if err := w.prefix(bGroupMembers, key(g.ID), func(k, _ []byte) (bool, error) {
+		members = append(members, u32(k[4:]))
+		return true, nil
+	}); err != nil {
+		return err
+	}
+	for _, u := range members {
+		if err := w.touchSession(u, state.SessionGroup, g.ID, m.Created); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// joined returns userID's join time in group gid, or ErrNotFound /
+// ErrNotMember.
+func (r *rtx) joined(gid, userID uint32) (uint32, error) {
+	if _, err := r.group(gid); err != nil {
+		return 0, err
+	}
+	v := r.get(bGroupMembers, key(gid, userID))
+	if v == nil {
+		return 0, fmt.Errorf("user %d in group %d: %w", userID, gid, state.ErrNotMember)
+	}
+	return u32(v), nil
+}
+
+// Messages implements state.Store.
+func (s *Store) Messages(ctx context.Context, userID uint32, q state.HistoryQuery) ([]state.Message, error) {
+	var out []state.Message
+	err := s.view(ctx, func(r *rtx) error {
+		if q.Count == 0 {
+			return nil
+		}
+		var (
+			bucket, p []byte
+			to        uint32
+			joined    uint32
+		)
+		switch q.Type {
+		case state.SessionSingle:
+			small, big := pair(userID, q.SessionID)
+			bucket, p = bMessages, key(small, big)
+		case state.SessionGroup:
+			j, err := r.joined(q.SessionID, userID)
+			if err != nil {
+				return err
+			}
+			bucket, p, to, joined = bGroupMessages, key(q.SessionID), q.SessionID, j
+		default:
+			return fmt.Errorf("%w: session type %d", state.ErrInvalid, q.Type)
+		}
+		var from []byte
+		if q.BeginID != 0 {
+			from = append(slices.Clone(p), putU32(q.BeginID)...)
+		}
+		return r.prefixReverse(bucket, p, from, func(k, v []byte) (bool, error) {
+			id := u32(k[len(p):])
+			m, err := decodeMsg(v, to, id)
+			if err != nil {
+				return false, err
+			}
+			if q.Type == state.SessionSingle {
+				m.To = userID
+				if m.From == userID {
+					m.To = q.SessionID
+				}
+			} else if m.Created < joined {
+				// Older than the join: so is everything before it
+				// (ids and times grow together, up to clock skew).
+				return false, nil
+			}
+			out = append(out, m)
+			return uint32(len(out)) < q.Count, nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: history of %d with %d: %w", userID, q.SessionID, err)
+	}
+	return out, nil
+}
+
+// MessagesByID implements state.Store.
+func (s *Store) MessagesByID(ctx context.Context, userID uint32, st state.SessionType, sid uint32, ids []uint32) ([]state.Message, error) {
+	var out []state.Message
+	err := s.view(ctx, func(r *rtx) error {
+		var joined uint32
+		switch st {
+		case state.SessionSingle:
+		case state.SessionGroup:
+			j, err := r.joined(sid, userID)
+			if err != nil {
+				return err
+			}
+			joined = j
+		default:
+			return fmt.Errorf("%w: session type %d", state.ErrInvalid, st)
+		}
+		ids = slices.Clone(ids)
+		slices.SortFunc(ids, func(a, b uint32) int { return cmp.Compare(b, a) })
+		ids = slices.Compact(ids)
+		for _, id := range ids {
+			var (
+				m   state.Message
+				ok  bool
+				err error
+			)
+			if st == state.SessionSingle {
+				m, ok, err = r.singleMsg(userID, sid, id)
+			} else {
+				m, ok, err = r.groupMsg(sid, id)
+				ok = ok && m.Created >= joined
+			}
+			if err != nil {
+				return err
+			}
+			if ok {
+				out = append(out, m)
+				if len(out) == maxByID {
+					break
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: messages by id of %d with %d: %w", userID, sid, err)
+	}
+	return out, nil
+}
+
+// LatestMsgID implements state.Store.
+func (s *Store) LatestMsgID(ctx context.Context, userID uint32, st state.SessionType, sid uint32) (uint32, error) {
+	var id uint32
+	err := s.view(ctx, func(r *rtx) error {
+		switch st {
+		case state.SessionSingle:
+			id = r.lastSingleID(userID, sid)
+		case state.SessionGroup:
+			g, err := r.group(sid)
+			if err != nil && !errorsIsNotFound(err) {
+				return err
+			}
+			id = g.LatestMsgID
+		default:
+			return fmt.Errorf("%w: session type %d", state.ErrInvalid, st)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("boltstore: latest msg id: %w", err)
+	}
+	return id, nil
+}

@@ -1,0 +1,169 @@
+package boltstore
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bucket names (see the tree in doc.go).
+var (
+	bMeta          = []byte("meta")
+	bUsers         = []byte("users")
+	bUserNames     = []byte("user_names")
+	bDeparts       = []byte("departs")
+	bRelations     = []byte("relations")
+	bMessages      = []byte("messages")
+	bUnread        = []byte("unread")
+	bSessions      = []byte("sessions")
+	bGroups        = []byte("groups")
+	bGroupMembers  = []byte("group_members")
+	bUserGroups    = []byte("user_groups")
+	bGroupMessages = []byte("group_messages")
+	bTokens        = []byte("tokens")
+	bTokenOwners   = []byte("token_owners")
+	bFiles         = []byte("files")
+	bAudio         = []byte("audio")
+)
+
+// rtx is a read transaction with typed accessors.
+type rtx struct{ tx *bolt.Tx }
+
+func (r *rtx) get(bucket, key []byte) []byte { return r.tx.Bucket(bucket).Get(key) }
+
+// getJSON decodes the JSON value under key into v; it reports whether the key
+// exists.
+func (r *rtx) getJSON(bucket, key []byte, v any) (bool, error) {
+	raw := r.get(bucket, key)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return true, fmt.Errorf("boltstore: decode %s/%x: %w", bucket, key, err)
+	}
+	return true, nil
+}
+
+// prefix calls fn for every key in bucket that starts with p, in key order,
+// until fn returns false or an error.
+func (r *rtx) prefix(bucket, p []byte, fn func(k, v []byte) (bool, error)) error {
+	c := r.tx.Bucket(bucket).Cursor()
+	for k, v := c.Seek(p); k != nil && hasPrefix(k, p); k, v = c.Next() {
+		more, err := fn(k, v)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// prefixReverse is prefix from the last key down, starting at or below from
+// (from must start with p; nil means the end of the prefix range).
+func (r *rtx) prefixReverse(bucket, p, from []byte, fn func(k, v []byte) (bool, error)) error {
+	c := r.tx.Bucket(bucket).Cursor()
+	var k, v []byte
+	switch end := prefixEnd(p); {
+	case from != nil:
+		k, v = c.Seek(from)
+		if k == nil {
+			k, v = c.Last()
+		} else if string(k) != string(from) {
+			k, v = c.Prev()
+		}
+	case end != nil:
+		k, v = c.Seek(end)
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+	default:
+		k, v = c.Last()
+	}
+	for ; k != nil && hasPrefix(k, p); k, v = c.Prev() {
+		more, err := fn(k, v)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// wtx is the committer's write transaction. dirty reports whether the
+// current write function has modified it.
+type wtx struct {
+	rtx
+	dirty bool
+}
+
+func (w *wtx) put(bucket, key, value []byte) error {
+	w.dirty = true
+	if err := w.tx.Bucket(bucket).Put(key, value); err != nil {
+		return fmt.Errorf("boltstore: put %s: %w", bucket, err)
+	}
+	return nil
+}
+
+func (w *wtx) putJSON(bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("boltstore: encode %s: %w", bucket, err)
+	}
+	return w.put(bucket, key, raw)
+}
+
+func (w *wtx) del(bucket, key []byte) error {
+	w.dirty = true
+	if err := w.tx.Bucket(bucket).Delete(key); err != nil {
+		return fmt.Errorf("boltstore: delete %s: %w", bucket, err)
+	}
+	return nil
+}
+
+// nextID returns the bucket's next sequence number as a uint32 id.
+func (w *wtx) nextID(bucket []byte) (uint32, error) {
+	w.dirty = true
+	n, err := w.tx.Bucket(bucket).NextSequence()
+	if err != nil {
+		return 0, fmt.Errorf("boltstore: sequence %s: %w", bucket, err)
+	}
+	if n > 0xffffffff {
+		return 0, fmt.Errorf("boltstore: sequence %s exhausted", bucket)
+	}
+	return uint32(n), nil
+}
+
+func hasPrefix(k, p []byte) bool { return len(k) >= len(p) && string(k[:len(p)]) == string(p) }
+
+// prefixEnd returns the smallest key greater than every key starting with p,
+// or nil if there is none (p is all 0xff).
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// key builds a key from big-endian uint32s.
+func key(ids ...uint32) []byte {
+	k := make([]byte, 4*len(ids))
+	for i, id := range ids {
+		binary.BigEndian.PutUint32(k[4*i:], id)
+	}
+	return k
+}
+
+func u32(b []byte) uint32 {
+	if len(b) < 4 {
+		return 0
+	}
+	return binary.BigEndian.Uint32(b)
+}
+
+func putU32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
