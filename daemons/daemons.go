@@ -52,6 +52,7 @@ import (
 
 	"teamtalk/appliance/config"
 	"teamtalk/appliance/ctlapi"
+	"teamtalk/state"
 )
 
 // Service is one running TeamTalk service instance.
@@ -98,6 +99,10 @@ type Deps struct {
 	// collectors once per Service value and unregister them when Run returns,
 	// or use a prometheus.WrapRegistererWith the instance name.
 	Metrics prometheus.Registerer
+	// Store is the IM store the supervisor opened (im.db, or MySQL), for
+	// dbproxy (and the services that keep their own records in it). It is nil
+	// when no store is local to this process.
+	Store state.Store
 	// Fail reports a failure the service cannot return from Run (e.g. a panic
 	// recovered in a background callback): the supervisor cancels its context
 	// and restarts it. Safe from any goroutine, any number of times.
