@@ -131,6 +131,12 @@ type DBProxyCfg struct {
 	Workers int    `toml:"workers"`
 	MsfsURL string `toml:"msfs_url"`
 	AESKey  string `toml:"aes_key"`
+	// LoginFailLimit is how many failed logins of one name are tolerated
+	// within LoginFailWindow; past it, logins of that name are refused
+	// (result 6) until the oldest failures expire (PROTOCOL.md §7.2).
+	LoginFailLimit int `toml:"login_fail_limit"`
+	// LoginFailWindow is how long a failed login is remembered.
+	LoginFailWindow Duration `toml:"login_fail_window"`
 }
 
 // FileCfg configures the file service.
@@ -238,10 +244,12 @@ func Default() *Config {
 		},
 		Route: RouteCfg{Listen: "127.0.0.1:8200"},
 		DBProxy: DBProxyCfg{
-			Listen:  "127.0.0.1:10600",
-			Workers: 16,
-			MsfsURL: "http://127.0.0.1:8700",
-			AESKey:  "12345678901234567890123456789012",
+			Listen:          "127.0.0.1:10600",
+			Workers:         16,
+			MsfsURL:         "http://127.0.0.1:8700",
+			LoginFailLimit:  10,
+			LoginFailWindow: Duration(30 * time.Minute),
+			AESKey:          "12345678901234567890123456789012",
 		},
 		File: FileCfg{
 			ClientListen:      "127.0.0.1:8600",

@@ -149,6 +149,10 @@ func (c *Config) Validate() []Problem {
 	}
 	httpURL("dbproxy.msfs_url", c.DBProxy.MsfsURL, false)
 	aes("dbproxy.aes_key", c.DBProxy.AESKey)
+	if c.DBProxy.LoginFailLimit < 1 {
+		bad("dbproxy.login_fail_limit", "must be positive, got %d", c.DBProxy.LoginFailLimit)
+	}
+	positive("dbproxy.login_fail_window", c.DBProxy.LoginFailWindow)
 
 	listen("file.client_listen", c.File.ClientListen, false)
 	listen("file.msg_listen", c.File.MsgListen, false)
