@@ -19,7 +19,7 @@ import (
 func TestFraming(t *testing.T) {
 	stream := append(mkFrame(0x0701, nil), mkFrame(0x0301, []byte("hello, world"))...)
 	big := mkFrame(0x0301, bytes.Repeat([]byte("0123456789abcdef"), 1<<16)) // 1 MiB + 16
-	edge := mkFrame(0x0301, make([]byte, 4096-wire.HeaderLen))             // exactly the read buffer
+	edge := mkFrame(0x0301, make([]byte, 4096-wire.HeaderLen))              // exactly the read buffer
 	many := []byte{}
 	for i := range 500 {
 		many = append(many, mkFrame(uint16(i), []byte(fmt.Sprint(i)))...)

@@ -268,6 +268,9 @@ func (g *Group) AddLoopCallback(fn func()) uint64 {
 	copy(cbs, old)
 	cbs = append(cbs, loopCallback{id: g.nextCB, fn: fn})
 	g.cbs.Store(&cbs)
+	if g.started.Load() && len(g.loops) > 0 {
+		g.loops[0].wake() // recompute its wait: it now wakes every Tick
+	}
 	return g.nextCB
 }
 
