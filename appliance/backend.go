@@ -1,0 +1,297 @@
+package appliance
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"teamtalk/appliance/ctlapi"
+	"teamtalk/daemons"
+)
+
+// The methods below are what the control API serves (ctlserver.Backend).
+
+// Status returns the appliance's summary.
+func (s *Supervisor) Status() ctlapi.Status {
+	cfg := s.config()
+	s.mu.Lock()
+	ready, sample := s.ready, s.sample
+	s.mu.Unlock()
+	st := ctlapi.Status{
+		Version:    Version,
+		PID:        pid(),
+		Started:    s.started,
+		Ready:      ready,
+		ConfigFile: s.opts.ConfigFile,
+		DataDir:    cfg.DataDir,
+		Socket:     s.opts.Socket,
+		Services:   []ctlapi.ServiceSummary{},
+		Addresses:  s.addrs.All(),
+		Counters:   sample,
+	}
+	for _, u := range s.units {
+		u.mu.Lock()
+		st.Services = append(st.Services, ctlapi.ServiceSummary{
+			Name: u.name, Kind: u.kind, State: u.state, Since: u.since, Restarts: u.restarts, LastError: u.lastErr,
+		})
+		u.mu.Unlock()
+	}
+	return st
+}
+
+// Services returns every instance's full status, in start order.
+func (s *Supervisor) Services() []ctlapi.ServiceStatus {
+	out := make([]ctlapi.ServiceStatus, 0, len(s.units))
+	for _, u := range s.units {
+		out = append(out, u.status())
+	}
+	return out
+}
+
+// Restart asks the named instance to restart now (skipping any backoff).
+func (s *Supervisor) Restart(name string) (ctlapi.RestartResult, error) {
+	for _, u := range s.units {
+		if u.name != name {
+			continue
+		}
+		u.mu.Lock()
+		state, stopping := u.state, u.stopping
+		u.mu.Unlock()
+		switch {
+		case state == ctlapi.StateUnavailable:
+			return ctlapi.RestartResult{}, ctlapi.Errorf(http.StatusConflict, "service %s is not built into this teamtalkd", name)
+		case stopping:
+			return ctlapi.RestartResult{}, ctlapi.Errorf(http.StatusConflict, "service %s is stopping", name)
+		}
+		u.requestRestart()
+		return ctlapi.RestartResult{Service: name, Message: "restart requested (was " + string(state) + ")"}, nil
+	}
+	return ctlapi.RestartResult{}, ctlapi.NotFound("no service %q here (have: %s)", name, strings.Join(s.names(), ", "))
+}
+
+func (s *Supervisor) names() []string {
+	var n []string
+	for _, u := range s.units {
+		n = append(n, u.name)
+	}
+	return n
+}
+
+// running returns the services of the instances that are running now.
+func (s *Supervisor) running() []daemons.Service {
+	var out []daemons.Service
+	for _, u := range s.units {
+		u.mu.Lock()
+		if u.svc != nil && u.state == ctlapi.StateRunning {
+			out = append(out, u.svc)
+		}
+		u.mu.Unlock()
+	}
+	return out
+}
+
+// MsgServers lists the msg servers registered with the login services here.
+func (s *Supervisor) MsgServers() ([]ctlapi.MsgServer, error) {
+	out := []ctlapi.MsgServer{}
+	for _, svc := range s.running() {
+		if l, ok := svc.(daemons.MsgServerLister); ok {
+			out = append(out, l.MsgServers()...)
+		}
+	}
+	slices.SortFunc(out, func(a, b ctlapi.MsgServer) int { return strings.Compare(a.Addr, b.Addr) })
+	return out, nil
+}
+
+// Sockets lists the sockets of every running service.
+func (s *Supervisor) Sockets() ([]ctlapi.Socket, error) {
+	out := []ctlapi.Socket{}
+	for _, svc := range s.running() {
+		if l, ok := svc.(daemons.SocketLister); ok {
+			out = append(out, l.Sockets()...)
+		}
+	}
+	return out, nil
+}
+
+// Timers lists the timers of every running service.
+func (s *Supervisor) Timers() ([]ctlapi.Timer, error) {
+	out := []ctlapi.Timer{}
+	for _, svc := range s.running() {
+		if l, ok := svc.(daemons.TimerLister); ok {
+			out = append(out, l.Timers()...)
+		}
+	}
+	return out, nil
+}
+
+// Online lists the online users: route's view when route runs here (it
+// knows every msg server's users), else the local msg services'.
+func (s *Supervisor) Online() ([]ctlapi.OnlineUser, error) {
+	var byRoute, byMsg []ctlapi.OnlineUser
+	for _, u := range s.units {
+		svc := u.service()
+		l, ok := svc.(daemons.OnlineLister)
+		if !ok || u.status().State != ctlapi.StateRunning {
+			continue
+		}
+		if u.kind == "route" {
+			byRoute = append(byRoute, l.Online()...)
+		} else {
+			byMsg = append(byMsg, l.Online()...)
+		}
+	}
+	out := byRoute
+	if len(s.kindRunning("route")) == 0 {
+		out = byMsg
+	}
+	if out == nil {
+		out = []ctlapi.OnlineUser{}
+	}
+	slices.SortFunc(out, func(a, b ctlapi.OnlineUser) int { return int(a.UserID) - int(b.UserID) })
+	return out, nil
+}
+
+func (s *Supervisor) kindRunning(kind string) []daemons.Service {
+	var out []daemons.Service
+	for _, u := range s.units {
+		if u.kind == kind {
+			if svc := u.service(); svc != nil {
+				out = append(out, svc)
+			}
+		}
+	}
+	return out
+}
+
+// Kick disconnects a user from every msg service here.
+func (s *Supervisor) Kick(ctx context.Context, req ctlapi.KickRequest) (ctlapi.KickResult, error) {
+	id, err := strconv.ParseUint(strings.TrimSpace(req.User), 10, 32)
+	if err != nil || id == 0 {
+		return ctlapi.KickResult{}, ctlapi.Errorf(http.StatusBadRequest, "user %q: give the numeric user id", req.User)
+	}
+	var kickers []daemons.Kicker
+	for _, svc := range s.running() {
+		if k, ok := svc.(daemons.Kicker); ok {
+			kickers = append(kickers, k)
+		}
+	}
+	if len(kickers) == 0 {
+		return ctlapi.KickResult{}, ctlapi.NotImplemented("no msg service is running here to kick from")
+	}
+	res := ctlapi.KickResult{UserID: uint32(id)}
+	for _, k := range kickers {
+		n, err := k.Kick(ctx, uint32(id), req.Reason)
+		if err != nil {
+			return res, ctlapi.Errorf(http.StatusBadGateway, "kick user %d: %v", id, err)
+		}
+		res.Kicked += n
+	}
+	return res, nil
+}
+
+// Events returns recorded lifecycle events after since (newest limit).
+func (s *Supervisor) Events(since uint64, limit int) ([]ctlapi.Event, error) {
+	evs, err := s.opts.Records.Events(since, limit)
+	if evs == nil {
+		evs = []ctlapi.Event{}
+	}
+	return evs, err
+}
+
+// History returns the newest limit counters samples.
+func (s *Supervisor) History(limit int) ([]ctlapi.CounterSample, error) {
+	h, err := s.opts.Records.Samples(limit)
+	if h == nil {
+		h = []ctlapi.CounterSample{}
+	}
+	return h, err
+}
+
+// Snapshot assembles what the console shows.
+func (s *Supervisor) Snapshot() ctlapi.Snapshot {
+	snap := ctlapi.Snapshot{Time: time.Now(), Status: s.Status(), Services: s.Services()}
+	snap.MsgServers, _ = s.MsgServers()
+	snap.Sockets, _ = s.Sockets()
+	snap.Timers, _ = s.Timers()
+	snap.Online, _ = s.Online()
+	snap.Events, _ = s.Events(0, 50)
+	snap.History, _ = s.History(300)
+	return snap
+}
+
+// sampleLoop records the counters each tick and the msg server registrations
+// every tenth, until ctx is done.
+func (s *Supervisor) sampleLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	prev := map[string][2]uint64{} // instance → msgs, logins totals
+	last := time.Now()
+	for n := 1; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			sample := s.collect(prev, now.Sub(last).Seconds())
+			sample.Time = now
+			last = now
+			s.mu.Lock()
+			s.sample = sample
+			s.mu.Unlock()
+			if err := s.opts.Records.AppendSample(sample); err != nil {
+				s.log.Error("record counters", "err", err)
+			}
+			if n%10 == 0 {
+				if ms, _ := s.MsgServers(); len(ms) > 0 {
+					if err := s.opts.Records.PutMsgServers(now, ms); err != nil {
+						s.log.Error("record msg servers", "err", err)
+					}
+				}
+			}
+		}
+	}
+}
+
+// collect sums the counters of the running services into one sample.
+func (s *Supervisor) collect(prev map[string][2]uint64, secs float64) ctlapi.CounterSample {
+	var out ctlapi.CounterSample
+	var msgs, logins float64
+	var onlineMsg, onlineRoute uint64
+	routeHere := false
+	for _, u := range s.units {
+		st := u.status()
+		if st.State != ctlapi.StateRunning {
+			delete(prev, u.name)
+			continue
+		}
+		c := st.Counters
+		p := prev[u.name]
+		msgs += float64(delta(c[ctlapi.CounterMsgs], p[0]))
+		logins += float64(delta(c[ctlapi.CounterLogins], p[1]))
+		prev[u.name] = [2]uint64{c[ctlapi.CounterMsgs], c[ctlapi.CounterLogins]}
+		if u.kind == "route" {
+			routeHere = true
+			onlineRoute += c[ctlapi.CounterOnline]
+		} else {
+			onlineMsg += c[ctlapi.CounterOnline]
+		}
+	}
+	if secs > 0 {
+		out.MsgsPerSec, out.LoginsPerSec = msgs/secs, logins/secs
+	}
+	out.Online = onlineMsg
+	if routeHere {
+		out.Online = onlineRoute
+	}
+	return out
+}
+
+// delta is cur-prev, or cur when the counter restarted from zero.
+func delta(cur, prev uint64) uint64 {
+	if cur < prev {
+		return cur
+	}
+	return cur - prev
+}
