@@ -38,10 +38,11 @@ func NewDecoder(max int) *Decoder {
 	return &Decoder{max: max}
 }
 
-// Feed hands the decoder the next bytes of the stream. The decoder keeps p
-// (without copying) until the next Feed, Fill or Reset, so the caller must not
-// modify p before then; call Next until it returns nil first. Bytes still
-// unconsumed from an earlier Feed are copied into the decoder's buffer.
+// Feed hands the decoder the next bytes of the stream. The decoder borrows p
+// without copying: call Next until it returns nil (or an error), after which
+// p is no longer referenced and the caller may reuse it for the next read.
+// If Feed is called again before that, the unconsumed rest of the earlier p
+// is copied into the decoder's buffer first.
 func (d *Decoder) Feed(p []byte) {
 	if len(d.pending) > 0 {
 		d.absorb(d.pending)
