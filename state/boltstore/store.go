@@ -45,6 +45,7 @@ type Stats struct {
 // Store is the bbolt state.Store. Create it with Open; Close it when done.
 type Store struct {
 	db    *bolt.DB
+	path  string
 	opt   Options
 	log   *slog.Logger
 	queue chan *request
@@ -96,6 +97,7 @@ func Open(path string, opt Options) (*Store, error) {
 	}
 	s := &Store{
 		db:    db,
+		path:  path,
 		opt:   opt,
 		log:   log,
 		queue: make(chan *request, opt.QueueLen),
@@ -135,7 +137,7 @@ func (s *Store) Stats() Stats {
 }
 
 // Path returns the file the store lives in.
-func (s *Store) Path() string { return s.db.Path() }
+func (s *Store) Path() string { return s.path }
 
 func (s *Store) now() uint32 { return uint32(s.opt.Now().Unix()) }
 
