@@ -15,6 +15,7 @@ import (
 	"teamtalk/appliance/config"
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
+	"teamtalk/state"
 	"teamtalk/state/records"
 )
 
@@ -43,6 +44,9 @@ type Options struct {
 	Records *records.DB
 	// Metrics is the appliance's registry; nil makes a fresh one.
 	Metrics *prometheus.Registry
+	// Store is the IM store opened by the caller, handed to the services in
+	// Deps.Store; nil when no service here needs it.
+	Store state.Store
 	// ConfigFile and Socket are shown in Status.
 	ConfigFile, Socket string
 }

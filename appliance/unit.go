@@ -168,6 +168,7 @@ func (u *unit) runOnce(ctx context.Context) error {
 		Config:  u.cfg,
 		Logger:  u.log,
 		Addrs:   u.s.addrs,
+		Store:   u.s.opts.Store,
 		Metrics: prometheus.WrapRegistererWith(prometheus.Labels{"service": u.name}, u.s.reg),
 		Fail: func(err error) {
 			select {

@@ -79,6 +79,9 @@ func Open(path string, opts Options) (*DB, error) {
 		opts.Timeout = time.Second
 	}
 	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("records: %s is locked by another process (another teamtalkd on this data dir?)", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("records: open %s: %w", path, err)
 	}
