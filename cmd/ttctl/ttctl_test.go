@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"teamtalk/appliance"
+	"teamtalk/appliance/appliancetest"
+	"teamtalk/appliance/ctlserver"
+	"teamtalk/state/records"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// live runs a supervisor with fake route and msg services and the control
+// API on a socket in a temp dir, and returns the socket path.
+func live(t *testing.T) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	rec, err := records.Open(filepath.Join(dir, "appliance.db"), records.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rec.Close() })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sock := filepath.Join(dir, "t.sock")
+	fakes := &appliancetest.Fakes{}
+	sup, err := appliance.New(appliance.Options{Config: appliancetest.Config(dir), Table: fakes.Table("route", "msg"), Logger: log, Records: rec, Socket: sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := ctlserver.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan struct{}, 2)
+	go func() { sup.Run(ctx, func() { close(ready) }); done <- struct{}{} }()
+	go func() { ctlserver.New(sup, log).Serve(ctx, ln); done <- struct{}{} }()
+	t.Cleanup(func() {
+		cancel()
+		for i := 0; i < 2; i++ {
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Error("did not stop")
+			}
+		}
+	})
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready")
+	}
+	return sock, dir
+}
+
+// normalize replaces what changes between runs: ports, ages, pids, paths, times.
+func normalize(s, dir string) string {
+	s = strings.ReplaceAll(s, dir, "DIR")
+	for _, r := range []struct{ re, with string }{
+		{`127\.0\.0\.1:\d+`, "127.0.0.1:PORT"},
+		{`(?m)^pid( +)\d+`, "pid${1}PID"},
+		{`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d`, "YYYY-MM-DD hh:mm:ss"},
+		{`\b\d+[smhd]\b`, "AGE"},
+	} {
+		s = regexp.MustCompile(r.re).ReplaceAllString(s, r.with)
+	}
+	return s
+}
+
+func TestGolden(t *testing.T) {
+	sock, dir := live(t)
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{name: "status", args: []string{"-socket", sock, "status"}},
+		{name: "services", args: []string{"services", "-socket", sock}},
+		{name: "sockets", args: []string{"sockets", "-socket=" + sock}},
+		{name: "events", args: []string{"-socket", sock, "events"}},
+		{name: "kick_not_numeric", args: []string{"kick", "bob", "-socket", sock}, code: 1},
+		{name: "restart_unknown", args: []string{"-socket", sock, "restart", "nope"}, code: 1},
+		{name: "tui", args: []string{"tui", "-socket", sock}, code: 1},
+		{name: "not_running", args: []string{"-socket", filepath.Join(dir, "none.sock"), "status"}, code: 1},
+		{name: "unknown_command", args: []string{"frobnicate"}, code: 2},
+		{name: "missing_arg", args: []string{"restart", "-socket", sock}, code: 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(context.Background(), tc.args, &out, &errb)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, tc.code, errb.String())
+			}
+			got := normalize("$ ttctl "+strings.Join(tc.args[min(len(tc.args), 0):], " ")+"\n"+out.String()+errb.String(), dir)
+			got = strings.ReplaceAll(got, sock, "SOCK")
+			golden := filepath.Join("testdata", tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create)", err)
+			}
+			if got != string(want) {
+				t.Fatalf("output differs from %s (-update refreshes):\n--- got\n%s\n--- want\n%s", golden, got, want)
+			}
+		})
+	}
+}
+
+func TestJSON(t *testing.T) {
+	sock, _ := live(t)
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"services", "-json", "-socket", sock}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.HasPrefix(out.String(), "[") || !strings.Contains(out.String(), `"state": "running"`) {
+		t.Fatalf("json: %s", out.String())
+	}
+}
+
+func TestParseAnywhere(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		pos  string
+		pw   string
+	}{
+		{name: "flag after args", args: []string{"user", "add", "NAME", "-password", "X"}, pos: "user add NAME", pw: "X"},
+		{name: "flag between", args: []string{"user", "import", "-password", "X", "FILE"}, pos: "user import FILE", pw: "X"},
+		{name: "double dash", args: []string{"kick", "--", "-5"}, pos: "kick -5"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("x", flag.ContinueOnError)
+			pw := fs.String("password", "", "")
+			pos, err := parseAnywhere(fs, tc.args)
+			if err != nil || strings.Join(pos, " ") != tc.pos || *pw != tc.pw {
+				t.Fatalf("= %v %q %v", pos, *pw, err)
+			}
+		})
+	}
+}
