@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"teamtalk/appliance/config"
+	"teamtalk/appliance/ctlapi"
+	"teamtalk/netloop"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
 )
@@ -100,4 +102,34 @@ func needsHeartbeat(now, opened, lastWrite time.Time, every time.Duration) bool 
 		last = opened
 	}
 	return now.Sub(last) >= every
+}
+
+// Sockets lists g's connections and listeners for the console (SocketLister),
+// labelled with service; kind names a connection's kind ("peer-in",
+// "peer-out", "client"), nil means "peer-in" for accepted and "peer-out" for
+// dialled connections.
+func Sockets(g *netloop.Group, service string, kind func(netloop.ConnInfo) string) []ctlapi.Socket {
+	if g == nil {
+		return nil
+	}
+	st := g.Stats()
+	out := make([]ctlapi.Socket, 0, len(st.Listeners))
+	for _, l := range st.Listeners {
+		out = append(out, ctlapi.Socket{Service: service, Kind: "listen", Local: l})
+	}
+	now := time.Now()
+	for _, ci := range g.Conns() {
+		k := "peer-in"
+		if ci.Dialed {
+			k = "peer-out"
+		}
+		if kind != nil {
+			k = kind(ci)
+		}
+		out = append(out, ctlapi.Socket{
+			Service: service, Loop: ci.Loop, ID: uint32(ci.ID), Kind: k, Local: ci.Local, Remote: ci.Remote,
+			LastRead: now.Add(-ci.Idle), BytesIn: ci.BytesIn, BytesOut: ci.BytesOut, Queued: ci.Queued,
+		})
+	}
+	return out
 }

@@ -1,0 +1,412 @@
+// Package route is route_server: it accepts the links of msg (and httpmsg)
+// servers, keeps which user is connected through which link with how many
+// connections of each client type, announces PC presence (PROTOCOL.md §4.9),
+// answers users-status queries and relays messages and notifies between msg
+// servers (§5.3, §5.5).
+//
+// Fixes over the reference (§10.2):
+//   - Counts are kept per link, so a dropped link (a msg server crash)
+//     removes exactly its users, and the offline notifies that follow are sent.
+//   - Relayed frames go only to the links, other than the sender, that hold a
+//     user the frame is for (found by decoding the body): the sender and
+//     receiver of a one-to-one message (multi-device sync), the reader of a read
+//     notify, the kicked user, the members (current and changed) of a group
+//     change, the receiver of a file notify, the user of a remove-session
+//     notify, both ends of a P2P command. Group messages still go to every
+//     other link: route does not know group membership. 0x0215 goes to every
+//     link, the sender included, as in the reference.
+//
+// Frames are relayed unchanged: the same header and body bytes.
+package route
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"teamtalk/appliance/ctlapi"
+	"teamtalk/daemons"
+	"teamtalk/daemons/internal/link"
+	"teamtalk/netloop"
+	"teamtalk/wire"
+	"teamtalk/wire/pb"
+)
+
+// Command ids route handles.
+const (
+	cmdHeartbeat       = uint16(pb.OtherCmdID_CID_OTHER_HEARTBEAT)
+	cmdRoleSet         = uint16(pb.OtherCmdID_CID_OTHER_ROLE_SET)
+	cmdOnlineUserInfo  = uint16(pb.OtherCmdID_CID_OTHER_ONLINE_USER_INFO)
+	cmdUserStatus      = uint16(pb.OtherCmdID_CID_OTHER_USER_STATUS_UPDATE)
+	cmdServerKick      = uint16(pb.OtherCmdID_CID_OTHER_SERVER_KICK_USER)
+	cmdPCLoginStatus   = uint16(pb.OtherCmdID_CID_OTHER_LOGIN_STATUS_NOTIFY)
+	cmdUsersStatReq    = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_USERS_STATUS_REQUEST)
+	cmdUsersStatRsp    = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_USERS_STATUS_RESPONSE)
+	cmdUserStatNotify  = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_STATUS_NOTIFY)
+	cmdRemoveSession   = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_REMOVE_SESSION_NOTIFY)
+	cmdSignInfoChanged = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_SIGN_INFO_CHANGED_NOTIFY)
+	cmdMsgData         = uint16(pb.MessageCmdID_CID_MSG_DATA)
+	cmdReadNotify      = uint16(pb.MessageCmdID_CID_MSG_READ_NOTIFY)
+	cmdGroupChange     = uint16(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_NOTIFY)
+	cmdFileNotify      = uint16(pb.FileCmdID_CID_FILE_NOTIFY)
+	cmdP2P             = uint16(pb.SwitchServiceCmdID_CID_SWITCH_P2P_CMD)
+)
+
+// Service is a running route server. Create it with New.
+type Service struct {
+	d     daemons.Deps
+	log   *slog.Logger
+	cfg   link.Config
+	loops int
+	t     *table
+
+	g      atomic.Pointer[netloop.Group]
+	in     atomic.Pointer[link.Inbound]
+	listen atomic.Pointer[string]
+
+	mu    sync.Mutex
+	links map[netloop.ConnID]*peer
+
+	forwarded, dropped, badBodies, unknown, notices atomic.Uint64
+	lastBadLog                                      atomic.Int64
+}
+
+// peer is one accepted msg server link.
+type peer struct {
+	remote string
+	opened time.Time
+	master bool
+}
+
+var _ daemons.OnlineLister = (*Service)(nil)
+
+// New builds the route service from its dependencies; it starts nothing.
+func New(d daemons.Deps) (daemons.Service, error) {
+	if d.Config == nil {
+		return nil, fmt.Errorf("route: %s: no config", d.Name)
+	}
+	lg := d.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	return &Service{
+		d: d, log: lg, cfg: link.ConfigFrom(d.Config), loops: d.Config.Netloop.Loops,
+		t: newTable(), links: map[netloop.ConnID]*peer{},
+	}, nil
+}
+
+// Name returns the instance name.
+func (s *Service) Name() string { return s.d.Name }
+
+// Run listens on [route].listen, serves msg server links until ctx is done,
+// then closes them and returns.
+func (s *Service) Run(ctx context.Context, ready func()) error {
+	g, err := netloop.New(netloop.Options{
+		Owner: s.d.Name, Loops: s.loops, Logger: s.log, Tick: s.cfg.Tick(),
+		OnPanic: func(v any, stack []byte) { s.log.Error("route: panic in callback", "panic", v, "stack", string(stack)) },
+	})
+	if err != nil {
+		return fmt.Errorf("route: %w", err)
+	}
+	if err := g.Start(); err != nil {
+		return fmt.Errorf("route: start loops: %w", err)
+	}
+	in := link.NewInbound(g, s.cfg)
+	s.g.Store(g)
+	s.in.Store(in)
+	defer func() {
+		in.Stop()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = g.Stop(sctx)
+	}()
+	in.Start()
+	addr := s.d.ListenAddr("listen", s.d.Config.Route.Listen)
+	ln, err := g.Listen(addr, handler{s}, in.ListenOptions())
+	if err != nil {
+		return fmt.Errorf("route: listen %s: %w", addr, err)
+	}
+	bound := ln.Addr().String()
+	s.listen.Store(&bound)
+	s.d.Publish("listen", bound)
+	s.log.Info("route: listening", "addr", bound)
+	ready()
+	<-ctx.Done()
+	return nil
+}
+
+// handler is the netloop Handler of msg server links.
+type handler struct{ s *Service }
+
+func (h handler) OnOpen(c *netloop.Conn) {
+	s := h.s
+	if in := s.in.Load(); in != nil {
+		in.Opened(c)
+	}
+	remote := ""
+	if a := c.RemoteAddr(); a != nil {
+		remote = a.String()
+	}
+	s.mu.Lock()
+	s.links[c.ID()] = &peer{remote: remote, opened: time.Now()}
+	s.mu.Unlock()
+	s.log.Info("route: msg server linked", "conn", c.ID(), "remote", remote)
+}
+
+func (h handler) OnClose(c *netloop.Conn, err error) {
+	s := h.s
+	if in := s.in.Load(); in != nil {
+		in.Closed(c.ID())
+	}
+	s.mu.Lock()
+	delete(s.links, c.ID())
+	s.mu.Unlock()
+	ns := s.t.dropLink(c.ID())
+	s.log.Info("route: msg server link closed", "conn", c.ID(), "err", err, "users_offline", len(ns))
+	for _, n := range ns {
+		s.announce(n)
+	}
+}
+
+func (h handler) OnFrame(c *netloop.Conn, frame []byte) {
+	s := h.s
+	hdr := wire.ParseHeader(frame)
+	cmd := hdr.CommandID
+	switch cmd {
+	case cmdHeartbeat:
+		return
+	case cmdOnlineUserInfo, cmdUserStatus, cmdRoleSet, cmdUsersStatReq,
+		cmdMsgData, cmdP2P, cmdReadNotify, cmdServerKick, cmdGroupChange, cmdFileNotify, cmdRemoveSession,
+		cmdSignInfoChanged:
+	default:
+		s.unknown.Add(1)
+		s.bad(c, cmd, "unexpected command", nil)
+		return
+	}
+	msg, err := wire.DecodeBody(cmd, frame[wire.HeaderLen:])
+	if err != nil {
+		s.badBodies.Add(1)
+		s.bad(c, cmd, "bad body", err)
+		return
+	}
+	switch m := msg.(type) {
+	case *pb.IMOnlineUserInfo:
+		s.t.load(c.ID(), m.GetUserStatList())
+	case *pb.IMUserStatusUpdate:
+		if n := s.t.update(c.ID(), m.GetUserId(), m.GetUserStatus(), uint32(m.GetClientType())); !n.empty() {
+			s.announce(n)
+		}
+	case *pb.IMRoleSet:
+		s.mu.Lock()
+		if p := s.links[c.ID()]; p != nil {
+			p.master = m.GetMaster() == 1
+		}
+		s.mu.Unlock()
+	case *pb.IMUsersStatReq:
+		s.usersStat(c, hdr, m)
+	case *pb.IMSignInfoChangedNotify:
+		for _, id := range s.linkIDs() {
+			if s.g.Load().Write(id, frame) == nil {
+				s.forwarded.Add(1)
+			}
+		}
+	default:
+		s.relay(c.ID(), frame, m)
+	}
+}
+
+// bad logs a dropped frame, at most once a second.
+func (s *Service) bad(c *netloop.Conn, cmd uint16, what string, err error) {
+	now := time.Now().UnixNano()
+	last := s.lastBadLog.Load()
+	if now-last < int64(time.Second) || !s.lastBadLog.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn("route: frame dropped", "why", what, "cmd", pb.CommandName(cmd), "conn", c.ID(), "err", err)
+}
+
+// targets returns the users a relayed frame is for, or all=true when it must
+// go to every other link (group messages).
+func targets(m proto.Message) (uids []uint32, all bool) {
+	switch m := m.(type) {
+	case *pb.IMMsgData:
+		switch m.GetMsgType() {
+		case pb.MsgType_MSG_TYPE_GROUP_TEXT, pb.MsgType_MSG_TYPE_GROUP_AUDIO:
+			return nil, true
+		}
+		return []uint32{m.GetToSessionId(), m.GetFromUserId()}, false
+	case *pb.IMP2PCmdMsg:
+		return []uint32{m.GetToUserId(), m.GetFromUserId()}, false
+	case *pb.IMMsgDataReadNotify:
+		return []uint32{m.GetUserId()}, false
+	case *pb.IMServerKickUser:
+		return []uint32{m.GetUserId()}, false
+	case *pb.IMGroupChangeMemberNotify:
+		return append(slices.Clone(m.GetCurUserIdList()), m.GetChgUserIdList()...), false
+	case *pb.IMFileNotify:
+		return []uint32{m.GetToUserId()}, false
+	case *pb.IMRemoveSessionNotify:
+		return []uint32{m.GetUserId()}, false
+	}
+	return nil, false
+}
+
+// relay forwards frame unchanged to the links other than from that hold a
+// user it is for.
+func (s *Service) relay(from netloop.ConnID, frame []byte, m proto.Message) {
+	uids, all := targets(m)
+	var dst []netloop.ConnID
+	if all {
+		dst = s.linkIDs()
+	} else {
+		for _, uid := range uids {
+			dst = s.t.holders(dst, uid)
+		}
+	}
+	g := s.g.Load()
+	sent := false
+	for _, id := range dst {
+		if id == from {
+			continue
+		}
+		if g.Write(id, frame) == nil {
+			s.forwarded.Add(1)
+			sent = true
+		}
+	}
+	if !sent {
+		s.dropped.Add(1)
+	}
+}
+
+// usersStat answers IMUsersStatReq on the same link with the request's seq
+// and attach data.
+func (s *Service) usersStat(c *netloop.Conn, hdr wire.Header, req *pb.IMUsersStatReq) {
+	rsp := &pb.IMUsersStatRsp{UserId: proto.Uint32(req.GetUserId()), AttachData: req.AttachData}
+	for _, uid := range req.GetUserIdList() {
+		st := pb.UserStatType_USER_STATUS_OFFLINE
+		if s.t.pcOnline(uid) {
+			st = pb.UserStatType_USER_STATUS_ONLINE
+		}
+		rsp.UserStatList = append(rsp.UserStatList, &pb.UserStat{UserId: proto.Uint32(uid), Status: st.Enum()})
+	}
+	f, err := wire.Marshal(hdr.Reply(cmdUsersStatRsp), rsp)
+	if err != nil {
+		s.log.Error("route: encode users-status reply", "err", err)
+		return
+	}
+	_ = c.Write(f)
+}
+
+// announce sends a presence notice to every msg link.
+func (s *Service) announce(n notice) {
+	var frames [][]byte
+	if n.loginStatus != nil {
+		f, err := wire.Marshal(wire.NewHeader(cmdPCLoginStatus, 0), &pb.IMServerPCLoginStatusNotify{
+			UserId: proto.Uint32(n.uid), LoginStatus: proto.Uint32(*n.loginStatus)})
+		if err == nil {
+			frames = append(frames, f)
+		}
+	}
+	if n.stat != nil {
+		f, err := wire.Marshal(wire.NewHeader(cmdUserStatNotify, 0), &pb.IMUserStatNotify{
+			UserStat: &pb.UserStat{UserId: proto.Uint32(n.uid), Status: pb.UserStatType(*n.stat).Enum()}})
+		if err == nil {
+			frames = append(frames, f)
+		}
+	}
+	g := s.g.Load()
+	ids := s.linkIDs()
+	for _, f := range frames {
+		for _, id := range ids {
+			_ = g.Write(id, f)
+		}
+		s.notices.Add(1)
+	}
+}
+
+// linkIDs returns the open msg links in id order.
+func (s *Service) linkIDs() []netloop.ConnID {
+	s.mu.Lock()
+	ids := make([]netloop.ConnID, 0, len(s.links))
+	for id := range s.links {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	slices.Sort(ids)
+	return ids
+}
+
+// Online lists every online user: one entry per (user, msg server link),
+// with one Client per connection.
+func (s *Service) Online() []ctlapi.OnlineUser {
+	s.mu.Lock()
+	remotes := make(map[netloop.ConnID]string, len(s.links))
+	for id, p := range s.links {
+		remotes[id] = p.remote
+	}
+	s.mu.Unlock()
+	var out []ctlapi.OnlineUser
+	for _, e := range s.t.snapshot() {
+		ou := ctlapi.OnlineUser{UserID: e.uid, MsgServer: remotes[e.link]}
+		cts := make([]uint32, 0, len(e.counts))
+		for ct := range e.counts {
+			cts = append(cts, ct)
+		}
+		slices.Sort(cts)
+		for _, ct := range cts {
+			for range e.counts[ct] {
+				ou.Clients = append(ou.Clients, ctlapi.Client{Type: ct, Status: statusOnline})
+			}
+		}
+		out = append(out, ou)
+	}
+	return out
+}
+
+// Sockets lists the listener and the msg server links.
+func (s *Service) Sockets() []ctlapi.Socket {
+	return link.Sockets(s.g.Load(), s.d.Name, nil)
+}
+
+// Timers lists the heartbeat sweep.
+func (s *Service) Timers() []ctlapi.Timer {
+	if in := s.in.Load(); in != nil {
+		return in.Timers(s.d.Name)
+	}
+	return nil
+}
+
+// Status reports the listener, sockets, timers and counters.
+func (s *Service) Status() ctlapi.ServiceStatus {
+	st := ctlapi.ServiceStatus{Name: s.d.Name, Kind: s.d.Kind}
+	if l := s.listen.Load(); l != nil {
+		st.Listen = map[string]string{"listen": *l}
+	}
+	st.Sockets = s.Sockets()
+	st.Timers = s.Timers()
+	s.mu.Lock()
+	nlinks := len(s.links)
+	s.mu.Unlock()
+	st.Counters = map[string]uint64{
+		"links":              uint64(nlinks),
+		ctlapi.CounterOnline: uint64(max(s.t.users.Load(), 0)),
+		"frames_forwarded":   s.forwarded.Load(),
+		"frames_dropped":     s.dropped.Load(),
+		"bad_bodies":         s.badBodies.Load(),
+		"unknown_commands":   s.unknown.Load(),
+		"presence_notices":   s.notices.Load(),
+	}
+	if g := s.g.Load(); g != nil {
+		t := g.Stats().Total
+		st.Counters["bytes_in"], st.Counters["bytes_out"] = t.BytesIn, t.BytesOut
+		st.Counters["frames_in"], st.Counters["frames_out"] = t.FramesIn, t.FramesOut
+	}
+	return st
+}
