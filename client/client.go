@@ -382,6 +382,11 @@ func (c *Client) dispatch(frame []byte) {
 		c.pmu.Unlock()
 		if cl != nil {
 			msg, err := cl.decode(h.CommandID, body)
+			if res, ok := msg.(*pb.IMLoginRes); ok && res.GetResultCode() == pb.ResultType_REFUSE_REASON_NONE {
+				// Known before the next frame (often a message, in the same
+				// read) is dispatched: its delivery ack needs it.
+				c.userID.Store(res.GetUserInfo().GetUserId())
+			}
 			cl.complete(h, msg, err)
 			return
 		}
