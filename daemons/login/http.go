@@ -1,0 +1,197 @@
+package login
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// maxRequest is the largest HTTP request login answers; a longer one closes
+// the connection without a reply (PROTOCOL.md §5.2).
+const maxRequest = 1024
+
+// Answer is what GET /msg_server returns, before formatting.
+type Answer struct {
+	Code       int
+	Msg        string
+	PriorIP    string
+	BackupIP   string
+	Port       string
+	MsfsPrior  string
+	MsfsBackup string
+	Discovery  string
+}
+
+// answerFor picks a msg server for a requester at remote ("host:port") and
+// builds the answer (§5.2): priorIP/backupIP are ip1/ip2 for an IPv4
+// requester, swapped otherwise.
+func answerFor(r *Registry, remote, msfs, discovery string) Answer {
+	ms, err := r.Pick()
+	switch {
+	case errors.Is(err, ErrNoMsgServer):
+		return Answer{Code: 1, Msg: "没有msg_server"}
+	case err != nil:
+		return Answer{Code: 2, Msg: "负载过高"}
+	}
+	a := Answer{PriorIP: ms.IP1, BackupIP: ms.IP2, Port: strconv.FormatUint(uint64(ms.Port), 10),
+		MsfsPrior: msfs, MsfsBackup: msfs, Discovery: discovery}
+	if !looksIPv4(remote) {
+		a.PriorIP, a.BackupIP = a.BackupIP, a.PriorIP
+	}
+	return a
+}
+
+// looksIPv4 reports whether the host of a "host:port" address has four
+// dot-separated parts, the reference's test.
+func looksIPv4(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	return len(strings.Split(host, ".")) == 4
+}
+
+// JSON returns the answer as jsoncpp's styled writer prints it: keys sorted,
+// three-space indent, `"key" : value`, one member per line, final newline.
+// An error answer has only code and msg.
+func (a Answer) JSON() []byte {
+	members := map[string]string{"code": strconv.Itoa(a.Code), "msg": quote(a.Msg)}
+	if a.Code == 0 {
+		members["priorIP"] = quote(a.PriorIP)
+		members["backupIP"] = quote(a.BackupIP)
+		members["port"] = quote(a.Port)
+		members["msfsPrior"] = quote(a.MsfsPrior)
+		members["msfsBackup"] = quote(a.MsfsBackup)
+		members["discovery"] = quote(a.Discovery)
+	}
+	keys := make([]string, 0, len(members))
+	for k := range members {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("{\n")
+	for i, k := range keys {
+		fmt.Fprintf(&b, "   %s : %s", quote(k), members[k])
+		if i < len(keys)-1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString("}\n")
+	return []byte(b.String())
+}
+
+// Response returns the whole HTTP reply, byte for byte as the reference
+// writes it (no space after the header colons).
+func (a Answer) Response() []byte {
+	body := a.JSON()
+	head := fmt.Sprintf("HTTP/1.1 200 OK\r\nConnection:close\r\nContent-Length:%d\r\nContent-Type:text/html;charset=utf-8\r\n\r\n", len(body))
+	return append([]byte(head), body...)
+}
+
+// quote writes s as a JSON string the way jsoncpp does: ", \ and control
+// characters escaped, other UTF-8 passed through.
+func quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		default:
+			if r < 0x20 {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// httpHandler serves /msg_server: it hijacks the connection to write the
+// reference's exact bytes and closes it; any other path is closed unanswered.
+type httpHandler struct {
+	s *Service
+}
+
+func (h httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.s.httpRequests.Add(1)
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "no hijack", http.StatusInternalServerError)
+		return
+	}
+	var reply []byte
+	if strings.HasPrefix(r.URL.Path, "/msg_server") || strings.HasPrefix(r.RequestURI, "/msg_server") {
+		a := answerFor(h.s.reg, r.RemoteAddr, h.s.d.Config.Login.MsfsURL, h.s.d.Config.Login.DiscoveryURL)
+		reply = a.Response()
+		if a.Code == 0 {
+			h.s.httpAnswers.Add(1)
+		} else {
+			h.s.httpErrors.Add(1)
+		}
+	} else {
+		h.s.httpRefused.Add(1)
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	if reply != nil {
+		_, _ = conn.Write(reply)
+	}
+}
+
+// limitListener wraps accepted connections so that reading more than
+// maxRequest bytes fails: net/http then closes the connection unanswered.
+type limitListener struct{ net.Listener }
+
+func (l limitListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &limitConn{Conn: c}, nil
+}
+
+type limitConn struct {
+	net.Conn
+	mu   sync.Mutex
+	read int
+}
+
+var errRequestTooLarge = errors.New("login: http request over 1024 bytes")
+
+func (c *limitConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	c.read += n
+	over := c.read > maxRequest
+	c.mu.Unlock()
+	if over {
+		_ = c.Conn.Close()
+		return 0, errRequestTooLarge
+	}
+	return n, err
+}

@@ -1,0 +1,294 @@
+// Package login is login_server: msg servers register with it and report
+// their load over TCP ([login].msgserver_listen, PROTOCOL.md §5.1), and
+// clients ask it over HTTP ([login].http_listen, GET /msg_server, §5.2) which
+// msg server to use; the least loaded is picked. The optional TCP client
+// port ([login].client_listen) answers IMMsgServReq with IMMsgServRsp and
+// closes, which the reference never managed to do (§10.2).
+//
+// Fixes over the reference: a second IMMsgServInfo on a link replaces the
+// first (no inflated totals); the HTTP reply is not truncated at 1024 bytes.
+package login
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"teamtalk/appliance/ctlapi"
+	"teamtalk/daemons"
+	"teamtalk/daemons/internal/link"
+	"teamtalk/netloop"
+	"teamtalk/wire"
+	"teamtalk/wire/pb"
+)
+
+// Command ids login handles.
+const (
+	cmdHeartbeat   = uint16(pb.OtherCmdID_CID_OTHER_HEARTBEAT)
+	cmdMsgServInfo = uint16(pb.OtherCmdID_CID_OTHER_MSG_SERV_INFO)
+	cmdUserCnt     = uint16(pb.OtherCmdID_CID_OTHER_USER_CNT_UPDATE)
+	cmdMsgServReq  = uint16(pb.LoginCmdID_CID_LOGIN_REQ_MSGSERVER)
+	cmdMsgServRsp  = uint16(pb.LoginCmdID_CID_LOGIN_RES_MSGSERVER)
+)
+
+// Service is a running login server. Create it with New.
+type Service struct {
+	d   daemons.Deps
+	log *slog.Logger
+	cfg link.Config
+	reg *Registry
+
+	g       atomic.Pointer[netloop.Group]
+	in      atomic.Pointer[link.Inbound]
+	listens atomic.Pointer[map[string]string]
+
+	httpRequests, httpAnswers, httpErrors, httpRefused atomic.Uint64
+	registrations, badBodies, unknown, tcpAnswers      atomic.Uint64
+	lastBadLog                                         atomic.Int64
+}
+
+var _ daemons.MsgServerLister = (*Service)(nil)
+
+// New builds the login service from its dependencies; it starts nothing.
+func New(d daemons.Deps) (daemons.Service, error) {
+	if d.Config == nil {
+		return nil, fmt.Errorf("login: %s: no config", d.Name)
+	}
+	lg := d.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	return &Service{d: d, log: lg, cfg: link.ConfigFrom(d.Config), reg: NewRegistry()}, nil
+}
+
+// Name returns the instance name.
+func (s *Service) Name() string { return s.d.Name }
+
+// Run binds the msg server port, the client port (unless empty) and the HTTP
+// port, serves until ctx is done, then stops them and returns.
+func (s *Service) Run(ctx context.Context, ready func()) error {
+	lc := s.d.Config.Login
+	g, err := netloop.New(netloop.Options{
+		Owner: s.d.Name, Loops: s.d.Config.Netloop.Loops, Logger: s.log, Tick: s.cfg.Tick(),
+		OnPanic: func(v any, stack []byte) { s.log.Error("login: panic in callback", "panic", v, "stack", string(stack)) },
+	})
+	if err != nil {
+		return fmt.Errorf("login: %w", err)
+	}
+	if err := g.Start(); err != nil {
+		return fmt.Errorf("login: start loops: %w", err)
+	}
+	in := link.NewInbound(g, s.cfg)
+	s.g.Store(g)
+	s.in.Store(in)
+	var srv *http.Server
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if srv != nil {
+			_ = srv.Shutdown(sctx)
+		}
+		in.Stop()
+		_ = g.Stop(sctx)
+	}()
+	in.Start()
+	listens := map[string]string{}
+
+	addr := s.d.ListenAddr("msgserver_listen", lc.MsgServerListen)
+	ln, err := g.Listen(addr, msgServHandler{s}, in.ListenOptions())
+	if err != nil {
+		return fmt.Errorf("login: listen msgserver %s: %w", addr, err)
+	}
+	listens["msgserver_listen"] = ln.Addr().String()
+
+	if lc.ClientListen != "" {
+		addr := s.d.ListenAddr("client_listen", lc.ClientListen)
+		cln, err := g.Listen(addr, clientHandler{s}, netloop.ListenOptions{
+			MaxFrame: wire.HeaderLen + 1024, IdleTimeout: time.Duration(lc.HTTPIdleTimeout),
+		})
+		if err != nil {
+			return fmt.Errorf("login: listen client %s: %w", addr, err)
+		}
+		listens["client_listen"] = cln.Addr().String()
+	}
+
+	addr = s.d.ListenAddr("http_listen", lc.HTTPListen)
+	hln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("login: listen http %s: %w", addr, err)
+	}
+	listens["http_listen"] = hln.Addr().String()
+	idle := time.Duration(lc.HTTPIdleTimeout)
+	srv = &http.Server{
+		Handler:     httpHandler{s},
+		ReadTimeout: idle, WriteTimeout: idle, IdleTimeout: idle,
+		MaxHeaderBytes: maxRequest,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	srv.SetKeepAlivesEnabled(false)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(limitListener{hln}) }()
+
+	s.listens.Store(&listens)
+	for k, v := range listens {
+		s.d.Publish(k, v)
+	}
+	s.log.Info("login: listening", "http", listens["http_listen"], "msgserver", listens["msgserver_listen"], "client", listens["client_listen"])
+	ready()
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-served:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("login: http: %w", err)
+	}
+}
+
+// msgServHandler serves msg server links (registration and load reports).
+type msgServHandler struct{ s *Service }
+
+func (h msgServHandler) OnOpen(c *netloop.Conn) {
+	if in := h.s.in.Load(); in != nil {
+		in.Opened(c)
+	}
+}
+
+func (h msgServHandler) OnClose(c *netloop.Conn, err error) {
+	s := h.s
+	if in := s.in.Load(); in != nil {
+		in.Closed(c.ID())
+	}
+	s.reg.Remove(c.ID())
+	s.log.Info("login: msg server link closed", "conn", c.ID(), "err", err)
+}
+
+func (h msgServHandler) OnFrame(c *netloop.Conn, frame []byte) {
+	s := h.s
+	cmd := wire.ParseHeader(frame).CommandID
+	switch cmd {
+	case cmdHeartbeat:
+		return
+	case cmdMsgServInfo, cmdUserCnt:
+	default:
+		s.unknown.Add(1)
+		s.bad(c, cmd, "unexpected command", nil)
+		return
+	}
+	msg, err := wire.DecodeBody(cmd, frame[wire.HeaderLen:])
+	if err != nil {
+		s.badBodies.Add(1)
+		s.bad(c, cmd, "bad body", err)
+		return
+	}
+	switch m := msg.(type) {
+	case *pb.IMMsgServInfo:
+		s.reg.Register(c.ID(), m)
+		s.registrations.Add(1)
+		s.log.Info("login: msg server registered", "conn", c.ID(), "ip1", m.GetIp1(), "ip2", m.GetIp2(),
+			"port", m.GetPort(), "cur", m.GetCurConnCnt(), "max", m.GetMaxConnCnt(), "host", m.GetHostName())
+	case *pb.IMUserCntUpdate:
+		if !s.reg.Count(c.ID(), m.GetUserAction()) {
+			s.bad(c, cmd, "count update before registration", nil)
+		}
+	}
+}
+
+// clientHandler serves the TCP client port: IMMsgServReq → IMMsgServRsp,
+// then close.
+type clientHandler struct{ s *Service }
+
+func (h clientHandler) OnOpen(*netloop.Conn)         {}
+func (h clientHandler) OnClose(*netloop.Conn, error) {}
+func (h clientHandler) OnFrame(c *netloop.Conn, frame []byte) {
+	s := h.s
+	hdr := wire.ParseHeader(frame)
+	switch hdr.CommandID {
+	case cmdHeartbeat:
+		_ = c.Write(frame) // clients' heartbeats are echoed
+		return
+	case cmdMsgServReq:
+	default:
+		s.unknown.Add(1)
+		s.bad(c, hdr.CommandID, "unexpected command on client port", nil)
+		return
+	}
+	rsp := &pb.IMMsgServRsp{}
+	ms, err := s.reg.Pick()
+	switch {
+	case errors.Is(err, ErrNoMsgServer):
+		rsp.ResultCode = pb.ResultType_REFUSE_REASON_NO_MSG_SERVER.Enum()
+	case err != nil:
+		rsp.ResultCode = pb.ResultType_REFUSE_REASON_MSG_SERVER_FULL.Enum()
+	default:
+		rsp.ResultCode = pb.ResultType_REFUSE_REASON_NONE.Enum()
+		rsp.PriorIp, rsp.BackipIp, rsp.Port = proto.String(ms.IP1), proto.String(ms.IP2), proto.Uint32(ms.Port)
+	}
+	f, err := wire.Marshal(hdr.Reply(cmdMsgServRsp), rsp)
+	if err != nil {
+		s.log.Error("login: encode IMMsgServRsp", "err", err)
+		c.Close()
+		return
+	}
+	_ = c.Write(f)
+	s.tcpAnswers.Add(1)
+	c.Close()
+}
+
+// bad logs a dropped frame, at most once a second.
+func (s *Service) bad(c *netloop.Conn, cmd uint16, what string, err error) {
+	now := time.Now().UnixNano()
+	last := s.lastBadLog.Load()
+	if now-last < int64(time.Second) || !s.lastBadLog.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn("login: frame dropped", "why", what, "cmd", pb.CommandName(cmd), "conn", c.ID(), "err", err)
+}
+
+// MsgServers lists the registered msg servers in registration order.
+func (s *Service) MsgServers() []ctlapi.MsgServer { return s.reg.List(s.d.Name) }
+
+// Sockets lists the listeners and the netloop connections (msg server links
+// and client-port connections; HTTP connections are not netloop's).
+func (s *Service) Sockets() []ctlapi.Socket {
+	return link.Sockets(s.g.Load(), s.d.Name, nil)
+}
+
+// Timers lists the heartbeat sweep.
+func (s *Service) Timers() []ctlapi.Timer {
+	if in := s.in.Load(); in != nil {
+		return in.Timers(s.d.Name)
+	}
+	return nil
+}
+
+// Status reports listeners, sockets, timers and counters.
+func (s *Service) Status() ctlapi.ServiceStatus {
+	st := ctlapi.ServiceStatus{Name: s.d.Name, Kind: s.d.Kind}
+	if l := s.listens.Load(); l != nil {
+		st.Listen = *l
+	}
+	st.Sockets = s.Sockets()
+	st.Timers = s.Timers()
+	st.Counters = map[string]uint64{
+		"msg_servers":      uint64(s.reg.Len()),
+		"online_total":     s.reg.Online(), // sum of the msg servers' reports
+		"registrations":    s.registrations.Load(),
+		"http_requests":    s.httpRequests.Load(),
+		"http_answers":     s.httpAnswers.Load(),
+		"http_errors":      s.httpErrors.Load(),
+		"http_refused":     s.httpRefused.Load(),
+		"tcp_answers":      s.tcpAnswers.Load(),
+		"bad_bodies":       s.badBodies.Load(),
+		"unknown_commands": s.unknown.Load(),
+	}
+	return st
+}
