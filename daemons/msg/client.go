@@ -1,0 +1,561 @@
+package msg
+
+import (
+	"hash/fnv"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"teamtalk/daemons/internal/attach"
+	"teamtalk/daemons/internal/link"
+	"teamtalk/netloop"
+	"teamtalk/wire"
+	"teamtalk/wire/pb"
+)
+
+// Command ids used by the client side.
+const (
+	cmdHeartbeat      = uint16(pb.OtherCmdID_CID_OTHER_HEARTBEAT)
+	cmdLoginReq       = uint16(pb.LoginCmdID_CID_LOGIN_REQ_USERLOGIN)
+	cmdLoginRes       = uint16(pb.LoginCmdID_CID_LOGIN_RES_USERLOGIN)
+	cmdLogoutReq      = uint16(pb.LoginCmdID_CID_LOGIN_REQ_LOGINOUT)
+	cmdLogoutRes      = uint16(pb.LoginCmdID_CID_LOGIN_RES_LOGINOUT)
+	cmdKickUser       = uint16(pb.LoginCmdID_CID_LOGIN_KICK_USER)
+	cmdDeviceTokenReq = uint16(pb.LoginCmdID_CID_LOGIN_REQ_DEVICETOKEN)
+	cmdDeviceTokenRes = uint16(pb.LoginCmdID_CID_LOGIN_RES_DEVICETOKEN)
+	cmdKickPCReq      = uint16(pb.LoginCmdID_CID_LOGIN_REQ_KICKPCCLIENT)
+	cmdKickPCRes      = uint16(pb.LoginCmdID_CID_LOGIN_RES_KICKPCCLIENT)
+	cmdMsgData        = uint16(pb.MessageCmdID_CID_MSG_DATA)
+	cmdMsgAck         = uint16(pb.MessageCmdID_CID_MSG_DATA_ACK)
+	cmdReadAck        = uint16(pb.MessageCmdID_CID_MSG_READ_ACK)
+	cmdReadNotify     = uint16(pb.MessageCmdID_CID_MSG_READ_NOTIFY)
+	cmdTimeReq        = uint16(pb.MessageCmdID_CID_MSG_TIME_REQUEST)
+	cmdTimeRes        = uint16(pb.MessageCmdID_CID_MSG_TIME_RESPONSE)
+	cmdUsersStatReq   = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_USERS_STATUS_REQUEST)
+	cmdUsersStatRes   = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_USERS_STATUS_RESPONSE)
+	cmdRemoveSession  = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_REMOVE_SESSION_REQ)
+	cmdRemoveNotify   = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_REMOVE_SESSION_NOTIFY)
+	cmdPCStatusNotify = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_PC_LOGIN_STATUS_NOTIFY)
+	cmdGroupCreate    = uint16(pb.GroupCmdID_CID_GROUP_CREATE_REQUEST)
+	cmdP2P            = uint16(pb.SwitchServiceCmdID_CID_SWITCH_P2P_CMD)
+	cmdFileReq        = uint16(pb.FileCmdID_CID_FILE_REQUEST)
+	cmdFileRes        = uint16(pb.FileCmdID_CID_FILE_RESPONSE)
+	cmdFileNotify     = uint16(pb.FileCmdID_CID_FILE_NOTIFY)
+	cmdFileAddOffline = uint16(pb.FileCmdID_CID_FILE_ADD_OFFLINE_REQ)
+	cmdFileDelOffline = uint16(pb.FileCmdID_CID_FILE_DEL_OFFLINE_REQ)
+	cmdValidateReq    = uint16(pb.OtherCmdID_CID_OTHER_VALIDATE_REQ)
+	cmdServerKick     = uint16(pb.OtherCmdID_CID_OTHER_SERVER_KICK_USER)
+	cmdUserStatusUpd  = uint16(pb.OtherCmdID_CID_OTHER_USER_STATUS_UPDATE)
+	cmdUserCntUpd     = uint16(pb.OtherCmdID_CID_OTHER_USER_CNT_UPDATE)
+)
+
+// dbPool says which db pool a forwarded client command prefers (§5.4).
+type dbPool int
+
+const (
+	poolGeneral dbPool = iota + 1
+	poolLogin
+)
+
+// forwarded lists the client commands relayed to db with the session user
+// and a handle attach, by preferred pool.
+var forwarded = map[uint16]dbPool{
+	uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_RECENT_CONTACT_SESSION_REQUEST): poolLogin,
+	uint16(pb.MessageCmdID_CID_MSG_LIST_REQUEST):                            poolLogin,
+	uint16(pb.MessageCmdID_CID_MSG_GET_BY_MSG_ID_REQ):                       poolLogin,
+	uint16(pb.MessageCmdID_CID_MSG_UNREAD_CNT_REQUEST):                      poolLogin,
+	uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_USER_INFO_REQUEST):              poolLogin,
+	uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_REMOVE_SESSION_REQ):             poolGeneral,
+	uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_ALL_USER_REQUEST):               poolGeneral,
+	uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_AVATAR_REQUEST):          poolGeneral,
+	uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_DEPARTMENT_REQUEST):             poolGeneral,
+	uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_SIGN_INFO_REQUEST):       poolGeneral,
+	uint16(pb.MessageCmdID_CID_MSG_GET_LATEST_MSG_ID_REQ):                   poolGeneral,
+	uint16(pb.GroupCmdID_CID_GROUP_NORMAL_LIST_REQUEST):                     poolGeneral,
+	uint16(pb.GroupCmdID_CID_GROUP_INFO_REQUEST):                            poolGeneral,
+	uint16(pb.GroupCmdID_CID_GROUP_CREATE_REQUEST):                          poolGeneral,
+	uint16(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_REQUEST):                   poolGeneral,
+	uint16(pb.GroupCmdID_CID_GROUP_SHIELD_GROUP_REQUEST):                    poolGeneral,
+	uint16(pb.LoginCmdID_CID_LOGIN_REQ_PUSH_SHIELD):                         poolGeneral,
+	uint16(pb.LoginCmdID_CID_LOGIN_REQ_QUERY_PUSH_SHIELD):                   poolGeneral,
+	uint16(pb.FileCmdID_CID_FILE_HAS_OFFLINE_REQ):                           poolGeneral,
+}
+
+// clientHandler serves the client listener.
+type clientHandler struct{ s *Service }
+
+// OnOpen registers the connection and arms its login deadline.
+func (h clientHandler) OnOpen(c *netloop.Conn) {
+	s := h.s
+	cl := &client{id: c.ID(), opened: time.Now()}
+	s.reg.addConn(cl)
+	if d := s.cfg.LoginTimeout.D(); d > 0 {
+		g := c.Group()
+		id := c.ID()
+		t := g.AddTimer(d, false, func() {
+			if _, _, ok := cl.session(); !ok {
+				s.log.Debug("login timeout", "conn", id)
+				g.Close(id)
+			}
+		})
+		cl.mu.Lock()
+		cl.loginTmr = t
+		cl.mu.Unlock()
+	}
+}
+
+// OnClose forgets the connection and, when it was logged in, tells login and
+// route (§4.1 "Disconnect").
+func (h clientHandler) OnClose(c *netloop.Conn, err error) {
+	s := h.s
+	cl := s.reg.conn(c.ID())
+	if cl == nil {
+		return
+	}
+	s.reg.removeConn(c.ID())
+	cl.mu.Lock()
+	cl.closed = true
+	was, uid, ct, tmr := cl.loggedIn, cl.userID, cl.ctype, cl.loginTmr
+	if was {
+		s.reg.removeUser(uid, cl)
+	}
+	cl.mu.Unlock()
+	if tmr != 0 {
+		c.Group().RemoveTimer(tmr)
+	}
+	if !was {
+		return
+	}
+	s.log.Debug("logged-in connection closed", "conn", c.ID(), "user", uid, "err", err)
+	s.announce(uid, ct, false)
+}
+
+// announce reports a login (on) or a logged-in close to every login and
+// route link.
+func (s *Service) announce(uid uint32, ct pb.ClientType, on bool) {
+	_, _, route, login, _, _, _ := s.pools()
+	action, status := uint32(1), uint32(pb.UserStatType_USER_STATUS_ONLINE)
+	if !on {
+		action, status = 2, uint32(pb.UserStatType_USER_STATUS_OFFLINE)
+	}
+	login.Broadcast(frame(wire.NewHeader(cmdUserCntUpd, 0), &pb.IMUserCntUpdate{UserAction: &action, UserId: &uid}))
+	route.Broadcast(frame(wire.NewHeader(cmdUserStatusUpd, 0), &pb.IMUserStatusUpdate{UserStatus: &status, UserId: &uid, ClientType: ct.Enum()}))
+}
+
+// OnFrame dispatches one client PDU.
+func (h clientHandler) OnFrame(c *netloop.Conn, f []byte) {
+	s := h.s
+	cl := s.reg.conn(c.ID())
+	if cl == nil {
+		return
+	}
+	hd := wire.ParseHeader(f)
+	switch hd.CommandID {
+	case cmdHeartbeat:
+		_ = c.Write(f) // echoed byte for byte (§1.5, Q3)
+		return
+	case cmdLoginReq:
+		s.clientLogin(c, cl, hd, f)
+		return
+	}
+	uid, ct, ok := cl.session()
+	if !ok {
+		s.c.unauth.Add(1)
+		if ok, n := s.rl.allow("unauth"); ok {
+			s.log.Warn("command before login: closing", "conn", c.ID(), "cmd", pb.CommandName(hd.CommandID), "suppressed", n)
+		}
+		c.Close()
+		return
+	}
+	m, err := wire.DecodeBody(hd.CommandID, f[wire.HeaderLen:])
+	if err != nil {
+		s.badBody("client", hd.CommandID, err)
+		return
+	}
+	r := req{cl: cl, uid: uid, ct: ct, h: hd}
+	switch hd.CommandID {
+	case cmdMsgData:
+		s.clientMsg(r, m.(*pb.IMMsgData))
+	case cmdMsgAck:
+		// A receiver's delivery ack: statistics only, no reply (§4.3 step 6).
+		s.c.acks.Add(1)
+	case cmdReadAck:
+		s.clientReadAck(r, m.(*pb.IMMsgDataReadAck))
+	case cmdTimeReq:
+		now := uint32(time.Now().Unix())
+		s.writeClient(cl.id, frame(hd.Reply(cmdTimeRes), &pb.IMClientTimeRsp{ServerTime: &now}))
+	case cmdUsersStatReq:
+		q := m.(*pb.IMUsersStatReq)
+		q.UserId = &uid
+		setAttach(q, attach.PDU(attach.TypeHandle, uint32(cl.id), nil))
+		s.toRoute(frame(hd.Forward(), q))
+	case cmdKickPCReq:
+		s.clientKickPC(r)
+	case cmdLogoutReq:
+		s.clientLogout(r)
+	case cmdDeviceTokenReq:
+		s.clientDeviceToken(r, m.(*pb.IMDeviceTokenReq))
+	case cmdP2P:
+		q := m.(*pb.IMP2PCmdMsg)
+		q.FromUserId = &uid // never trust the client's from (§10.2)
+		f := frame(hd.Forward(), q)
+		s.deliver(f, s.reg.userConns(uid), cl.id)
+		if q.GetToUserId() != uid {
+			s.deliver(f, s.reg.userConns(q.GetToUserId()), cl.id)
+		}
+		s.toRoute(f)
+	case cmdFileReq:
+		s.clientFileReq(r, m.(*pb.IMFileReq))
+	case cmdFileAddOffline:
+		s.clientFileAddOffline(r, m.(*pb.IMFileAddOfflineReq))
+	case cmdFileDelOffline:
+		q := m.(*pb.IMFileDelOfflineReq)
+		q.ToUserId = &uid // the receiver deletes the record after downloading
+		s.sendDB(s.dbGeneral(), frame(hd.Forward(), q))
+	default:
+		pool, ok := forwarded[hd.CommandID]
+		if !ok {
+			s.c.dropped.Add(1)
+			if ok, n := s.rl.allow("unknown-client-cmd"); ok {
+				s.log.Warn("client command not handled: dropped", "cmd", pb.CommandName(hd.CommandID), "suppressed", n)
+			}
+			return
+		}
+		s.clientForward(r, m, pool)
+	}
+}
+
+// req is one authenticated client request.
+type req struct {
+	cl  *client
+	uid uint32
+	ct  pb.ClientType
+	h   wire.Header
+}
+
+// badBody counts and logs (rate-limited) a body that failed to decode; the
+// connection stays open (§1.2).
+func (s *Service) badBody(from string, cmd uint16, err error) {
+	s.c.badBodies.Add(1)
+	if ok, n := s.rl.allow("badbody-" + from); ok {
+		s.log.Warn("undecodable body dropped", "from", from, "cmd", pb.CommandName(cmd), "err", err, "suppressed", n)
+	}
+}
+
+// clientForward relays a client request to db with the session user and a
+// handle attach (§4 preamble).
+func (s *Service) clientForward(r req, m proto.Message, pool dbPool) {
+	if r.h.CommandID == cmdGroupCreate && m.(*pb.IMGroupCreateReq).GetGroupType() == pb.GroupType_GROUP_TYPE_NORMAL {
+		s.c.dropped.Add(1) // clients may only create temporary groups (Q16)
+		return
+	}
+	setUint32(m, "user_id", r.uid)
+	setAttach(m, attach.Handle(attach.TypeHandle, uint32(r.cl.id)))
+	l := s.dbGeneral()
+	if pool == poolLogin {
+		l = s.dbAny()
+	}
+	s.sendDB(l, frame(r.h.Forward(), m))
+	if r.h.CommandID == cmdRemoveSession {
+		q := m.(*pb.IMRemoveSessionReq)
+		if q.GetSessionType() == pb.SessionType_SESSION_TYPE_SINGLE {
+			n := frame(wire.NewHeader(cmdRemoveNotify, 0), &pb.IMRemoveSessionNotify{
+				UserId: &r.uid, SessionType: q.SessionType, SessionId: q.SessionId,
+			})
+			s.deliver(n, s.reg.userConns(r.uid), r.cl.id)
+			s.toRoute(n)
+		}
+	}
+}
+
+// clientLogin handles IMLoginReq (§4.1 steps 4-5).
+func (s *Service) clientLogin(c *netloop.Conn, cl *client, h wire.Header, f []byte) {
+	cl.mu.Lock()
+	sent := cl.loginSent || cl.loggedIn
+	cl.mu.Unlock()
+	if sent {
+		return // a second login request on one connection is ignored
+	}
+	dbl, _, route, login, _, _, _ := s.pools()
+	_ = dbl
+	var refuse pb.ResultType
+	switch {
+	case len(s.cfg.DBProxy) == 0 || s.dbAny() == nil:
+		refuse = pb.ResultType_REFUSE_REASON_NO_DB_SERVER
+	case len(s.cfg.Login) > 0 && len(login.Usable()) == 0:
+		refuse = pb.ResultType_REFUSE_REASON_NO_LOGIN_SERVER
+	case len(s.cfg.Route) > 0 && len(route.Usable()) == 0:
+		refuse = pb.ResultType_REFUSE_REASON_NO_ROUTE_SERVER
+	}
+	if refuse != 0 {
+		s.c.loginFailures.Add(1)
+		now := uint32(time.Now().Unix())
+		_ = c.Write(frame(h.Reply(cmdLoginRes), &pb.IMLoginRes{
+			ServerTime: &now, ResultCode: refuse.Enum(), ResultString: proto.String("服务端异常"),
+		}))
+		c.Close()
+		return
+	}
+	m, err := wire.DecodeBody(h.CommandID, f[wire.HeaderLen:])
+	if err != nil {
+		s.badBody("client", h.CommandID, err)
+		return
+	}
+	q := m.(*pb.IMLoginReq)
+	st := q.GetOnlineStatus()
+	if st < pb.UserStatType_USER_STATUS_ONLINE || st > pb.UserStatType_USER_STATUS_LEAVE {
+		st = pb.UserStatType_USER_STATUS_ONLINE
+	}
+	cl.mu.Lock()
+	if cl.loginSent {
+		cl.mu.Unlock()
+		return
+	}
+	cl.loginSent = true
+	cl.name = q.GetUserName()
+	cl.ctype = q.GetClientType()
+	cl.status = st
+	cl.version = q.GetClientVersion()
+	cl.loginSeq = h.Seq
+	cl.mu.Unlock()
+	v := &pb.IMValidateReq{UserName: q.UserName, Password: q.Password, AttachData: attach.Handle(attach.TypeHandle, uint32(cl.id))}
+	s.sendDB(s.dbAny(), frame(wire.NewHeader(cmdValidateReq, h.Seq), v))
+}
+
+// clientMsg handles IMMsgData from a client (§4.3 step 2, §4.4 step 1).
+func (s *Service) clientMsg(r req, m *pb.IMMsgData) {
+	if len(m.GetMsgData()) == 0 {
+		s.c.dropped.Add(1)
+		return
+	}
+	if limit := s.cfg.MaxMsgsPerSecond; limit > 0 {
+		sec := time.Now().Unix()
+		r.cl.mu.Lock()
+		if r.cl.winSec != sec {
+			r.cl.winSec, r.cl.winCount = sec, 0
+		}
+		r.cl.winCount++
+		over := r.cl.winCount > limit
+		r.cl.mu.Unlock()
+		if over {
+			s.c.rateLimited.Add(1)
+			if ok, n := s.rl.allow("ratelimit"); ok {
+				s.log.Warn("message rate-limited: dropped", "conn", r.cl.id, "user", r.uid,
+					"limit_per_second", limit, "suppressed", n)
+			}
+			return
+		}
+	}
+	group := isGroupMsg(m.GetMsgType())
+	to := m.GetToSessionId()
+	if !group && to == r.uid {
+		s.c.dropped.Add(1) // a message to oneself
+		return
+	}
+	now := uint32(time.Now().Unix())
+	m.FromUserId = &r.uid
+	m.CreateTime = &now
+	m.AttachData = attach.Handle(attach.TypeHandle, uint32(r.cl.id))
+	s.c.msgsIn.Add(1)
+	s.sendDB(s.dbPinned(sessionKey(group, r.uid, to)), frame(r.h.Forward(), m))
+}
+
+func isGroupMsg(t pb.MsgType) bool {
+	return t == pb.MsgType_MSG_TYPE_GROUP_TEXT || t == pb.MsgType_MSG_TYPE_GROUP_AUDIO
+}
+
+// sessionKey names a conversation: the user pair, or the group.
+func sessionKey(group bool, a, b uint32) uint64 {
+	if group {
+		return 1<<63 | uint64(b)
+	}
+	if a > b {
+		a, b = b, a
+	}
+	return uint64(a)<<32 | uint64(b)
+}
+
+// clientReadAck handles IMMsgDataReadAck (§4.6).
+func (s *Service) clientReadAck(r req, m *pb.IMMsgDataReadAck) {
+	m.UserId = &r.uid
+	group := m.GetSessionType() == pb.SessionType_SESSION_TYPE_GROUP
+	s.sendDB(s.dbPinned(sessionKey(group, r.uid, m.GetSessionId())), frame(r.h.Forward(), m))
+	n := frame(wire.NewHeader(cmdReadNotify, 0), &pb.IMMsgDataReadNotify{
+		UserId: &r.uid, SessionId: m.SessionId, MsgId: m.MsgId, SessionType: m.SessionType,
+	})
+	s.deliver(n, s.reg.userConns(r.uid), r.cl.id)
+	s.toRoute(n)
+}
+
+// clientKickPC handles IMKickPCClientReq from a phone (§4.2).
+func (s *Service) clientKickPC(r req) {
+	if !mobile(r.ct) {
+		return
+	}
+	s.kickLocal(r.uid, pb.ClientType_CLIENT_TYPE_MAC, uint32(pb.KickReasonType_KICK_REASON_MOBILE_KICK), r.cl.id)
+	reason := uint32(pb.KickReasonType_KICK_REASON_MOBILE_KICK)
+	s.toRoute(frame(wire.NewHeader(cmdServerKick, 0), &pb.IMServerKickUser{
+		UserId: &r.uid, ClientType: pb.ClientType_CLIENT_TYPE_MAC.Enum(), Reason: &reason,
+	}))
+	zero := uint32(0)
+	s.writeClient(r.cl.id, frame(r.h.Reply(cmdKickPCRes), &pb.IMKickPCClientRsp{UserId: &r.uid, ResultCode: &zero}))
+}
+
+// clientLogout handles IMLogoutReq: clear the device token, reply, close.
+func (s *Service) clientLogout(r req) {
+	s.sendDB(s.dbGeneral(), frame(wire.NewHeader(cmdDeviceTokenReq, r.h.Seq), &pb.IMDeviceTokenReq{
+		UserId: &r.uid, DeviceToken: proto.String(""), ClientType: r.ct.Enum(),
+	}))
+	zero := uint32(0)
+	s.writeClient(r.cl.id, frame(r.h.Reply(cmdLogoutRes), &pb.IMLogoutRsp{ResultCode: &zero}))
+	if _, _, _, _, _, _, g := s.pools(); g != nil {
+		g.Close(r.cl.id)
+	}
+}
+
+// clientDeviceToken handles IMDeviceTokenReq (§4.11): ignored for PC clients;
+// mobiles get {user_id} at once (not the reference's empty body, §10.2) and
+// the token goes to db.
+func (s *Service) clientDeviceToken(r req, m *pb.IMDeviceTokenReq) {
+	if !mobile(r.ct) {
+		return
+	}
+	s.writeClient(r.cl.id, frame(r.h.Reply(cmdDeviceTokenRes), &pb.IMDeviceTokenRsp{UserId: &r.uid}))
+	m.UserId = &r.uid
+	m.ClientType = r.ct.Enum()
+	m.AttachData = attach.Handle(attach.TypeHandle, uint32(r.cl.id))
+	s.sendDB(s.dbGeneral(), frame(r.h.Forward(), m))
+}
+
+// kickLocal sends IMKickUser to the user's other local connections of the
+// same family as ct, marks them kicked and closes them after kickGrace
+// (Q8, §10.2). It returns how many it kicked.
+func (s *Service) kickLocal(uid uint32, ct pb.ClientType, reason uint32, except netloop.ConnID) int {
+	_, _, _, _, _, _, g := s.pools()
+	if g == nil {
+		return 0
+	}
+	f := frame(wire.NewHeader(cmdKickUser, 0), &pb.IMKickUser{UserId: &uid, KickReason: pb.KickReasonType(reason).Enum()})
+	n := 0
+	for _, c := range s.reg.userConns(uid) {
+		if c.id == except {
+			continue
+		}
+		c.mu.Lock()
+		hit := c.loggedIn && !c.closed && !c.kicked && mobile(c.ctype) == mobile(ct)
+		if hit {
+			c.kicked = true
+		}
+		c.mu.Unlock()
+		if !hit {
+			continue
+		}
+		_ = g.Write(c.id, f)
+		id := c.id
+		g.AddTimer(kickGrace, false, func() { g.Close(id) })
+		s.c.kicks.Add(1)
+		n++
+	}
+	return n
+}
+
+// deliver writes one encoded frame to every connection in conns except one,
+// and counts the deliveries.
+func (s *Service) deliver(f []byte, conns []*client, except netloop.ConnID) int {
+	_, _, _, _, _, _, g := s.pools()
+	if g == nil || f == nil {
+		return 0
+	}
+	n := 0
+	for _, c := range conns {
+		if c.id == except {
+			continue
+		}
+		if _, _, ok := c.session(); !ok {
+			continue
+		}
+		if g.Write(c.id, f) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// writeClient writes a frame to one client connection.
+func (s *Service) writeClient(id netloop.ConnID, f []byte) {
+	if _, _, _, _, _, _, g := s.pools(); g != nil && f != nil {
+		_ = g.Write(id, f)
+	}
+}
+
+// dbAny picks a db link, login pool first (§5.4).
+func (s *Service) dbAny() *link.Link {
+	dbl, dbg, _, _, _, _, _ := s.pools()
+	if dbl == nil {
+		return nil
+	}
+	if l := dbl.Any(); l != nil {
+		return l
+	}
+	return dbg.Any()
+}
+
+// dbGeneral picks a db link, general pool first.
+func (s *Service) dbGeneral() *link.Link {
+	dbl, dbg, _, _, _, _, _ := s.pools()
+	if dbg == nil {
+		return nil
+	}
+	if l := dbg.Any(); l != nil {
+		return l
+	}
+	return dbl.Any()
+}
+
+// dbPinned picks the db link a conversation is pinned to, so that its
+// message ids and order agree (ARCHITECTURE "Storage"): the same usable
+// general link for the same key while the set of usable links is stable.
+func (s *Service) dbPinned(key uint64) *link.Link {
+	dbl, dbg, _, _, _, _, _ := s.pools()
+	if dbg == nil {
+		return nil
+	}
+	ls := dbg.Usable()
+	if len(ls) == 0 {
+		ls = dbl.Usable()
+	}
+	if len(ls) == 0 {
+		return nil
+	}
+	h := fnv.New64a()
+	var b [8]byte
+	for i := range b {
+		b[i] = byte(key >> (8 * i))
+	}
+	h.Write(b[:])
+	return ls[h.Sum64()%uint64(len(ls))]
+}
+
+// sendDB writes a request on a db link, counting it when there is none.
+func (s *Service) sendDB(l *link.Link, f []byte) bool {
+	if l == nil || f == nil || l.Send(f) != nil {
+		s.c.noLink.Add(1)
+		if ok, n := s.rl.allow("nodb"); ok {
+			s.log.Warn("no usable db link: request dropped", "suppressed", n)
+		}
+		return false
+	}
+	return true
+}
+
+// toRoute writes a frame on the master route link.
+func (s *Service) toRoute(f []byte) bool {
+	_, _, route, _, _, _, _ := s.pools()
+	if route == nil || f == nil || route.SendMaster(f) != nil {
+		if len(s.cfg.Route) > 0 {
+			s.c.noLink.Add(1)
+		}
+		return false
+	}
+	return true
+}

@@ -1,0 +1,340 @@
+// Package msg is the msg service (the reference's msg_server): it accepts
+// TeamTalk clients, logs them in through dbproxy, keeps their sessions, and
+// relays every client command to dbproxy, route, login, file and push, then
+// routes the answers and notifications back to the right local connections
+// (PROTOCOL.md §4, §5).
+//
+// Connections are referred to by netloop connection id; the id is also the
+// handle in the attach data of requests sent upstream (§1.8). Sessions live
+// in a registry sharded by connection id and by user id. Several instances
+// (msg, msg2) may run in one process: everything is per Service value.
+package msg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"teamtalk/appliance/config"
+	"teamtalk/appliance/ctlapi"
+	"teamtalk/daemons"
+	"teamtalk/daemons/internal/link"
+	"teamtalk/netloop"
+	"teamtalk/wire"
+	"teamtalk/wire/pb"
+)
+
+// kickGrace is how long a kicked connection stays open for its IMKickUser
+// to arrive before the server closes it (PROTOCOL.md §10.2).
+const kickGrace = 2 * time.Second
+
+// counters are the service's totals, reported in Status.
+type counters struct {
+	logins        atomic.Uint64
+	loginFailures atomic.Uint64
+	msgsIn        atomic.Uint64
+	delivered     atomic.Uint64
+	acks          atomic.Uint64
+	rateLimited   atomic.Uint64
+	badBodies     atomic.Uint64
+	unauth        atomic.Uint64
+	kicks         atomic.Uint64
+	dropped       atomic.Uint64 // replies or requests with nowhere to go
+	noLink        atomic.Uint64 // requests dropped because the upstream link was down
+	pushes        atomic.Uint64
+	pushSkipped   atomic.Uint64
+}
+
+// Service is one msg instance.
+type Service struct {
+	d   daemons.Deps
+	cfg config.MsgCfg
+	log *slog.Logger
+	rl  *rateLog
+	reg *registry
+	c   counters
+
+	mu       sync.Mutex // guards the fields below
+	g        *netloop.Group
+	ln       *netloop.Listener
+	port     uint32
+	dbLogin  *link.Pool // the login pool (§5.4); may have no links
+	dbGen    *link.Pool // the general pool
+	route    *link.Pool
+	login    *link.Pool
+	file     *link.Pool
+	push     *link.Pool
+	fileIPs  map[netloop.ConnID][]*pb.IpAddr
+	hostname string
+}
+
+// New builds a msg service from its dependencies; it starts nothing.
+func New(d daemons.Deps) (daemons.Service, error) {
+	if d.Config == nil {
+		return nil, errors.New("msg: no config")
+	}
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	host, _ := os.Hostname()
+	return &Service{
+		d:        d,
+		cfg:      d.Config.Msg,
+		log:      log,
+		rl:       newRateLog(time.Second),
+		reg:      newRegistry(),
+		fileIPs:  map[netloop.ConnID][]*pb.IpAddr{},
+		hostname: host,
+	}, nil
+}
+
+// Name returns the instance name.
+func (s *Service) Name() string { return s.d.Name }
+
+// Run binds the client listener, starts the upstream links, reports ready
+// once its db, route and login links are confirmed, and serves until ctx is
+// done.
+func (s *Service) Run(ctx context.Context, ready func()) error {
+	lc := link.ConfigFrom(s.d.Config)
+	loops := s.d.Config.Netloop.Loops
+	g, err := netloop.New(netloop.Options{
+		Owner:   s.d.Name,
+		Loops:   loops,
+		Logger:  s.log,
+		Tick:    lc.Tick(),
+		OnPanic: func(v any, stack []byte) { s.log.Error("panic in callback", "panic", v, "stack", string(stack)) },
+	})
+	if err != nil {
+		return fmt.Errorf("msg: netloop: %w", err)
+	}
+	if err := g.Start(); err != nil {
+		return fmt.Errorf("msg: netloop start: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = g.Stop(sctx)
+	}()
+	addr := s.d.ListenAddr("listen", s.cfg.Listen)
+	ln, err := g.Listen(addr, clientHandler{s}, netloop.ListenOptions{
+		MaxFrame:    wire.MaxClientFrame,
+		IdleTimeout: s.cfg.LoginTimeout.D(),
+	})
+	if err != nil {
+		return fmt.Errorf("msg: listen %s: %w", addr, err)
+	}
+	bound := ln.Addr().String()
+	_, p, _ := net.SplitHostPort(bound)
+	port, _ := strconv.Atoi(p)
+	s.d.Publish("listen", bound)
+
+	mk := func(svc string, entries []string, per int, cb link.Callbacks) *link.Pool {
+		return link.NewPool(g, link.PoolOptions{
+			Service: svc, Entries: entries, PerEntry: per, Resolve: s.d.Resolve,
+			Config: lc, MaxFrame: wire.MaxServerFrame, Logger: s.log.With("peer", svc), Callbacks: cb,
+		})
+	}
+	per := max(s.cfg.DBProxyConns, 1)
+	half := len(s.cfg.DBProxy) / 2
+	dbcb := link.Callbacks{Frame: s.onDBFrame}
+	var push []string
+	if s.cfg.Push != "" {
+		push = []string{s.cfg.Push}
+	}
+	s.mu.Lock()
+	s.g, s.ln, s.port = g, ln, uint32(port)
+	s.dbLogin = mk(config.DBProxy, s.cfg.DBProxy[:half], per, dbcb)
+	s.dbGen = mk(config.DBProxy, s.cfg.DBProxy[half:], per, dbcb)
+	s.route = mk(config.Route, s.cfg.Route, 1, link.Callbacks{Master: s.onRouteMaster, Confirmed: s.onRouteConfirmed, Frame: s.onRouteFrame})
+	s.login = mk(config.Login, s.cfg.Login, 1, link.Callbacks{Confirmed: s.onLoginConfirmed, Frame: s.onLoginFrame})
+	s.file = mk(config.File, s.cfg.File, 1, link.Callbacks{Confirmed: s.onFileConfirmed, Frame: s.onFileFrame, Closed: s.onFileClosed})
+	s.push = mk(config.Push, push, 1, link.Callbacks{Frame: s.onPushFrame})
+	pools := []*link.Pool{s.dbLogin, s.dbGen, s.route, s.login, s.file, s.push}
+	s.mu.Unlock()
+	for _, p := range pools {
+		p.Start()
+	}
+	defer func() {
+		for _, p := range pools {
+			p.Stop()
+		}
+	}()
+	s.log.Info("listening", "addr", bound)
+
+	// Ready only once db, route and login links are confirmed (ARCHITECTURE:
+	// clients are never refused right after READY).
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !s.upstreamsUp() {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+	s.log.Info("upstream links confirmed; ready")
+	ready()
+	<-ctx.Done()
+	ln.Close()
+	return nil
+}
+
+// upstreamsUp reports whether every configured db, route and login list has
+// a usable link.
+func (s *Service) upstreamsUp() bool {
+	return (len(s.cfg.DBProxy) == 0 || s.dbAny() != nil) &&
+		(len(s.cfg.Route) == 0 || len(s.route.Usable()) > 0) &&
+		(len(s.cfg.Login) == 0 || len(s.login.Usable()) > 0)
+}
+
+// pools returns the pools (nil before Run).
+func (s *Service) pools() (dbLogin, dbGen, route, login, file, push *link.Pool, g *netloop.Group) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dbLogin, s.dbGen, s.route, s.login, s.file, s.push, s.g
+}
+
+// Status reports listeners, links, sockets, timers and counters.
+func (s *Service) Status() ctlapi.ServiceStatus {
+	st := ctlapi.ServiceStatus{Name: s.d.Name, Kind: config.Msg}
+	dbl, dbg, route, login, file, push, g := s.pools()
+	s.mu.Lock()
+	if s.ln != nil {
+		st.Listen = map[string]string{"listen": s.ln.Addr().String()}
+	}
+	s.mu.Unlock()
+	for _, p := range []*link.Pool{dbl, dbg, route, login, file, push} {
+		if p != nil {
+			st.Peers = append(st.Peers, p.Peers()...)
+		}
+	}
+	users, conns := s.reg.counts()
+	st.Counters = map[string]uint64{
+		ctlapi.CounterOnline: uint64(users),
+		ctlapi.CounterLogins: s.c.logins.Load(),
+		ctlapi.CounterMsgs:   s.c.msgsIn.Load(),
+		"online_conns":       uint64(conns),
+		"login_failures":     s.c.loginFailures.Load(),
+		"msgs_delivered":     s.c.delivered.Load(),
+		"msg_acks":           s.c.acks.Load(),
+		"msgs_rate_limited":  s.c.rateLimited.Load(),
+		"bad_bodies":         s.c.badBodies.Load(),
+		"unauthenticated":    s.c.unauth.Load(),
+		"kicks":              s.c.kicks.Load(),
+		"dropped":            s.c.dropped.Load(),
+		"no_link":            s.c.noLink.Load(),
+		"pushes":             s.c.pushes.Load(),
+		"pushes_skipped":     s.c.pushSkipped.Load(),
+	}
+	if g != nil {
+		t := g.Stats().Total
+		st.Counters["bytes_in"] = t.BytesIn
+		st.Counters["bytes_out"] = t.BytesOut
+		st.Counters["frame_errors"] = t.FrameErrors
+		st.Counters["idle_closes"] = t.IdleCloses
+		st.Sockets = s.Sockets()
+		st.Timers = s.Timers()
+	}
+	return st
+}
+
+// Sockets lists the service's sockets: the listener, client connections
+// (with their user) and upstream links.
+func (s *Service) Sockets() []ctlapi.Socket {
+	_, _, _, _, _, _, g := s.pools()
+	if g == nil {
+		return nil
+	}
+	var out []ctlapi.Socket
+	s.mu.Lock()
+	if s.ln != nil {
+		out = append(out, ctlapi.Socket{Service: s.d.Name, Kind: "listen", Local: s.ln.Addr().String()})
+	}
+	s.mu.Unlock()
+	now := time.Now()
+	for _, ci := range g.Conns() {
+		so := ctlapi.Socket{
+			Service: s.d.Name, Loop: ci.Loop, ID: uint32(ci.ID), Kind: "client",
+			Local: ci.Local, Remote: ci.Remote, LastRead: now.Add(-ci.Idle),
+			BytesIn: ci.BytesIn, BytesOut: ci.BytesOut, Queued: ci.Queued,
+		}
+		if ci.Dialed {
+			so.Kind = "peer-out"
+		} else if c := s.reg.conn(ci.ID); c != nil {
+			so.Opened = c.opened
+			if uid, _, ok := c.session(); ok {
+				so.UserID = uid
+			}
+		}
+		out = append(out, so)
+	}
+	return out
+}
+
+// Timers lists the link pools' timers.
+func (s *Service) Timers() []ctlapi.Timer {
+	dbl, dbg, route, login, file, push, _ := s.pools()
+	var out []ctlapi.Timer
+	for _, p := range []*link.Pool{dbl, dbg, route, login, file, push} {
+		if p != nil {
+			out = append(out, p.Timers(s.d.Name)...)
+		}
+	}
+	return out
+}
+
+// Online lists the users logged in here with their connections.
+func (s *Service) Online() []ctlapi.OnlineUser {
+	var out []ctlapi.OnlineUser
+	for _, uid := range s.reg.userIDs() {
+		ou := ctlapi.OnlineUser{UserID: uid, MsgServer: s.d.Name}
+		for _, c := range s.reg.userConns(uid) {
+			c.mu.Lock()
+			ou.Clients = append(ou.Clients, ctlapi.Client{Type: uint32(c.ctype), Status: uint32(c.status), ConnID: uint32(c.id)})
+			c.mu.Unlock()
+		}
+		out = append(out, ou)
+	}
+	return out
+}
+
+// Kick sends IMKickUser with reason (0 means duplicate user) to every local
+// connection of userID and closes them; it returns how many it closed.
+func (s *Service) Kick(ctx context.Context, userID uint32, reason uint32) (int, error) {
+	_, _, _, _, _, _, g := s.pools()
+	if g == nil {
+		return 0, errors.New("msg: not running")
+	}
+	if reason == 0 {
+		reason = uint32(pb.KickReasonType_KICK_REASON_DUPLICATE_USER)
+	}
+	f := frame(wire.NewHeader(uint16(pb.LoginCmdID_CID_LOGIN_KICK_USER), 0), &pb.IMKickUser{
+		UserId: &userID, KickReason: pb.KickReasonType(reason).Enum(),
+	})
+	n := 0
+	for _, c := range s.reg.userConns(userID) {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		_ = g.Write(c.id, f)
+		g.Close(c.id)
+		s.c.kicks.Add(1)
+		n++
+	}
+	return n, nil
+}
+
+var (
+	_ daemons.Kicker       = (*Service)(nil)
+	_ daemons.OnlineLister = (*Service)(nil)
+	_ daemons.SocketLister = (*Service)(nil)
+	_ daemons.TimerLister  = (*Service)(nil)
+)

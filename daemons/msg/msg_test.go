@@ -1,0 +1,495 @@
+package msg
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"log/slog"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"teamtalk/appliance/config"
+	"teamtalk/daemons"
+	"teamtalk/wire"
+	"teamtalk/wire/pb"
+)
+
+// env is one msg service with fake db, route and login peers.
+type env struct {
+	svc              *Service
+	addr             string
+	db, route, login *fakePeer
+}
+
+func startEnv(t *testing.T, tweak func(c *config.Config)) *env {
+	t.Helper()
+	e := &env{db: fakeDB(t), route: fakeRoute(t), login: newFakePeer(t, nil)}
+	cfg := config.Default()
+	cfg.Netloop.Loops = 2
+	cfg.Link.ReconnectMin = config.Duration(50 * time.Millisecond)
+	cfg.Link.ReconnectMax = config.Duration(200 * time.Millisecond)
+	cfg.Msg.Listen = "127.0.0.1:0"
+	cfg.Msg.DBProxy = []string{e.db.addr()}
+	cfg.Msg.Route = []string{e.route.addr()}
+	cfg.Msg.Login = []string{e.login.addr()}
+	cfg.Msg.File = nil
+	cfg.Msg.Push = ""
+	if tweak != nil {
+		tweak(cfg)
+	}
+	s, err := New(daemons.Deps{
+		Name: "msg", Kind: config.Msg, Config: cfg,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Addrs:  &daemons.AddressBook{}, Fail: func(err error) { t.Errorf("service failed: %v", err) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = s.(*Service)
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- e.svc.Run(ctx, func() { close(ready) }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("Run returned before ready: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready within 10s")
+	}
+	e.addr = e.svc.Status().Listen["listen"]
+	return e
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimSpace(p)))
+	return len(p), nil
+}
+
+func (e *env) counter(name string) uint64 { return e.svc.Status().Counters[name] }
+
+// waitCounter waits (generously) until a counter reaches at least n.
+func (e *env) waitCounter(t *testing.T, name string, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.counter(name) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("counter %s = %d, want >= %d", name, e.counter(name), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestRegistersWithPeers(t *testing.T) {
+	e := startEnv(t, nil)
+	info := e.login.waitFor(cmdMsgServInfo, nil).m.(*pb.IMMsgServInfo)
+	_, port, _ := splitPort(e.addr)
+	if info.GetIp1() != "127.0.0.1" || info.GetIp2() != "127.0.0.1" || info.GetPort() != port ||
+		info.GetMaxConnCnt() != 100000 || info.GetCurConnCnt() != 0 {
+		t.Fatalf("IMMsgServInfo = %v (listen %s)", info, e.addr)
+	}
+	if rs := e.route.waitFor(cmdRoleSet, nil).m.(*pb.IMRoleSet); rs.GetMaster() != 1 {
+		t.Fatalf("IMRoleSet = %v", rs)
+	}
+	e.route.waitFor(cmdOnlineUserInfo, nil)
+}
+
+func splitPort(addr string) (string, uint32, error) {
+	i := bytes.LastIndexByte([]byte(addr), ':')
+	var p uint32
+	for _, c := range addr[i+1:] {
+		p = p*10 + uint32(c-'0')
+	}
+	return addr[:i], p, nil
+}
+
+func TestLogin(t *testing.T) {
+	e := startEnv(t, nil)
+	tests := []struct {
+		name     string
+		user, pw string
+		wantCode pb.ResultType
+		wantText string
+		wantID   uint32
+	}{
+		{"good password", "alice", "pw", pb.ResultType_REFUSE_REASON_NONE, "成功", 1},
+		{"bad password", "alice", "nope", pb.ResultType_REFUSE_REASON_DB_VALIDATE_FAILED, "用户名/密码错误", 0},
+		{"unknown user", "mallory", "pw", pb.ResultType_REFUSE_REASON_DB_VALIDATE_FAILED, "用户名/密码错误", 0},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialClient(t, e.addr)
+			seq := uint16(0x4000 + i)
+			res := c.login(tc.user, tc.pw, pb.ClientType_CLIENT_TYPE_WINDOWS, seq)
+			if res.GetResultCode() != tc.wantCode || res.GetResultString() != tc.wantText {
+				t.Fatalf("result %v %q, want %v %q", res.GetResultCode(), res.GetResultString(), tc.wantCode, tc.wantText)
+			}
+			if d := time.Since(time.Unix(int64(res.GetServerTime()), 0)); d < -time.Minute || d > time.Minute {
+				t.Fatalf("server_time %d is off", res.GetServerTime())
+			}
+			if tc.wantCode != 0 {
+				c.expectClosed()
+				return
+			}
+			if res.GetUserInfo().GetUserId() != tc.wantID || res.GetOnlineStatus() != pb.UserStatType_USER_STATUS_ONLINE {
+				t.Fatalf("reply %v", res)
+			}
+			cnt := e.login.waitFor(cmdUserCntUpd, nil).m.(*pb.IMUserCntUpdate)
+			if cnt.GetUserAction() != 1 || cnt.GetUserId() != tc.wantID {
+				t.Fatalf("IMUserCntUpdate %v", cnt)
+			}
+			up := e.route.waitFor(cmdUserStatusUpd, nil).m.(*pb.IMUserStatusUpdate)
+			if up.GetUserStatus() != 1 || up.GetUserId() != tc.wantID || up.GetClientType() != pb.ClientType_CLIENT_TYPE_WINDOWS {
+				t.Fatalf("IMUserStatusUpdate %v", up)
+			}
+			c.c.Close()
+			e.login.waitFor(cmdUserCntUpd, func(m proto.Message) bool { return m.(*pb.IMUserCntUpdate).GetUserAction() == 2 })
+			e.route.waitFor(cmdUserStatusUpd, func(m proto.Message) bool { return m.(*pb.IMUserStatusUpdate).GetUserStatus() == 2 })
+		})
+	}
+}
+
+func TestCommandBeforeLoginCloses(t *testing.T) {
+	e := startEnv(t, nil)
+	c := dialClient(t, e.addr)
+	c.send(cmdTimeReq, 1, &pb.IMClientTimeReq{})
+	c.expectClosed()
+	if e.counter("unauthenticated") < 1 {
+		t.Fatal("unauthenticated counter not raised")
+	}
+}
+
+func TestHeartbeatEcho(t *testing.T) {
+	e := startEnv(t, nil)
+	odd := []byte{0, 0, 0, 16, 0, 6, 0, 3, 0, 7, 7, 1, 0xab, 0xcd, 0, 0x30}
+	tests := []struct {
+		name  string
+		login bool
+	}{
+		{"before login", false},
+		{"after login", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialClient(t, e.addr)
+			if tc.login {
+				c.login("bob", "pw", pb.ClientType_CLIENT_TYPE_ANDROID, 9)
+			}
+			if _, err := c.c.Write(odd); err != nil {
+				t.Fatal(err)
+			}
+			g := c.expect(cmdHeartbeat)
+			if !bytes.Equal(g.raw, odd) {
+				t.Fatalf("echo % x, want % x", g.raw, odd)
+			}
+		})
+	}
+}
+
+func sendText(c *tclient, seq uint16, from, to uint32, typ pb.MsgType, text string) {
+	c.send(cmdMsgData, seq, &pb.IMMsgData{
+		FromUserId: proto.Uint32(from), ToSessionId: proto.Uint32(to), MsgId: proto.Uint32(0),
+		CreateTime: proto.Uint32(1), MsgType: typ.Enum(), MsgData: []byte(text),
+	})
+}
+
+func TestP2PMessageAckDeliverySync(t *testing.T) {
+	e := startEnv(t, nil)
+	alicePC := dialClient(t, e.addr)
+	alicePC.login("alice", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
+	alicePhone := dialClient(t, e.addr)
+	alicePhone.login("alice", "pw", pb.ClientType_CLIENT_TYPE_IOS, 1)
+	bob := dialClient(t, e.addr)
+	bob.login("bob", "pw", pb.ClientType_CLIENT_TYPE_MAC, 1)
+
+	// The client lies about its from id: the session's user is used.
+	sendText(alicePC, 777, 99, 2, pb.MsgType_MSG_TYPE_SINGLE_TEXT, "hello")
+	ack := alicePC.expect(cmdMsgAck)
+	a := ack.m.(*pb.IMMsgDataAck)
+	if ack.h.Seq != 777 || a.GetUserId() != 1 || a.GetSessionId() != 2 || a.GetMsgId() != 1 ||
+		a.GetSessionType() != pb.SessionType_SESSION_TYPE_SINGLE {
+		t.Fatalf("ack seq %d %v", ack.h.Seq, a)
+	}
+	for _, tc := range []struct {
+		name string
+		c    *tclient
+	}{{"receiver", bob}, {"sender's other device", alicePhone}} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := tc.c.expect(cmdMsgData)
+			m := g.m.(*pb.IMMsgData)
+			if g.h.Seq != 0 || m.GetFromUserId() != 1 || m.GetToSessionId() != 2 || m.GetMsgId() != 1 ||
+				string(m.GetMsgData()) != "hello" || m.AttachData != nil {
+				t.Fatalf("delivery seq %d %v", g.h.Seq, m)
+			}
+		})
+	}
+	r := e.route.waitFor(cmdMsgData, nil)
+	if m := r.m.(*pb.IMMsgData); m.GetMsgId() != 1 || r.h.Seq != 777 || len(m.GetAttachData()) != 12 {
+		t.Fatalf("route got seq %d %v", r.h.Seq, m)
+	}
+	// A message to oneself is dropped; the next one still flows.
+	sendText(alicePC, 778, 1, 1, pb.MsgType_MSG_TYPE_SINGLE_TEXT, "me")
+	sendText(alicePC, 779, 1, 2, pb.MsgType_MSG_TYPE_SINGLE_TEXT, "again")
+	if g := alicePC.expect(cmdMsgAck); g.h.Seq != 779 || g.m.(*pb.IMMsgDataAck).GetMsgId() != 2 {
+		t.Fatalf("second ack seq %d %v", g.h.Seq, g.m)
+	}
+	if e.counter("msg_acks") < 2 || e.counter(ctlapiMsgs) < 2 {
+		t.Fatalf("counters %v", e.svc.Status().Counters)
+	}
+}
+
+const ctlapiMsgs = "msgs_total"
+
+func TestGroupMessageFanout(t *testing.T) {
+	e := startEnv(t, nil)
+	alice := dialClient(t, e.addr)
+	alice.login("alice", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
+	bob := dialClient(t, e.addr)
+	bob.login("bob", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
+	carol := dialClient(t, e.addr)
+	carol.login("carol", "pw", pb.ClientType_CLIENT_TYPE_ANDROID, 1)
+	sendText(alice, 5, 1, 100, pb.MsgType_MSG_TYPE_GROUP_TEXT, "hi all")
+	ack := alice.expect(cmdMsgAck).m.(*pb.IMMsgDataAck)
+	if ack.GetSessionId() != 100 || ack.GetSessionType() != pb.SessionType_SESSION_TYPE_GROUP || ack.GetMsgId() != 1 {
+		t.Fatalf("ack %v", ack)
+	}
+	for _, c := range []*tclient{bob, carol} {
+		g := c.expect(cmdMsgData)
+		if m := g.m.(*pb.IMMsgData); g.h.Seq != 0 || m.GetToSessionId() != 100 || m.GetFromUserId() != 1 || m.AttachData != nil {
+			t.Fatalf("group delivery %v", m)
+		}
+	}
+}
+
+func TestDuplicateLoginKickByFamily(t *testing.T) {
+	e := startEnv(t, nil)
+	win := dialClient(t, e.addr)
+	win.login("alice", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
+	phone := dialClient(t, e.addr)
+	phone.login("alice", "pw", pb.ClientType_CLIENT_TYPE_ANDROID, 1)
+	mac := dialClient(t, e.addr) // same family as Windows: kicks it
+	mac.login("alice", "pw", pb.ClientType_CLIENT_TYPE_MAC, 1)
+
+	k := win.expect(cmdKickUser)
+	if m := k.m.(*pb.IMKickUser); k.h.Seq != 0 || m.GetUserId() != 1 || m.GetKickReason() != pb.KickReasonType_KICK_REASON_DUPLICATE_USER {
+		t.Fatalf("kick %v", m)
+	}
+	win.expectClosed()
+	sk := e.route.waitFor(cmdServerKick, func(m proto.Message) bool {
+		return m.(*pb.IMServerKickUser).GetClientType() == pb.ClientType_CLIENT_TYPE_MAC
+	}).m.(*pb.IMServerKickUser)
+	if sk.GetUserId() != 1 || sk.GetReason() != 1 {
+		t.Fatalf("server kick %v", sk)
+	}
+	// The phone (other family) and the Mac still work.
+	for _, c := range []*tclient{phone, mac} {
+		c.send(cmdTimeReq, 42, &pb.IMClientTimeReq{})
+		if g := c.expect(cmdTimeRes); g.h.Seq != 42 {
+			t.Fatalf("time reply seq %d", g.h.Seq)
+		}
+	}
+	if n := e.counter("kicks"); n != 1 {
+		t.Fatalf("kicks = %d", n)
+	}
+	// A kick relayed by route from another msg server (mobile family).
+	f, _ := wire.Marshal(wire.NewHeader(cmdServerKick, 0), &pb.IMServerKickUser{
+		UserId: proto.Uint32(1), ClientType: pb.ClientType_CLIENT_TYPE_IOS.Enum(), Reason: proto.Uint32(1),
+	})
+	e.route.mu.Lock()
+	rc := e.route.conns[len(e.route.conns)-1]
+	e.route.mu.Unlock()
+	rc.Write(f)
+	phone.expect(cmdKickUser)
+	phone.expectClosed()
+}
+
+func TestReadAckNotifiesOtherDevice(t *testing.T) {
+	e := startEnv(t, nil)
+	pc := dialClient(t, e.addr)
+	pc.login("bob", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
+	phone := dialClient(t, e.addr)
+	phone.login("bob", "pw", pb.ClientType_CLIENT_TYPE_IOS, 1)
+	pc.send(cmdReadAck, 3, &pb.IMMsgDataReadAck{
+		UserId: proto.Uint32(77), SessionId: proto.Uint32(1), MsgId: proto.Uint32(5),
+		SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum(),
+	})
+	g := phone.expect(cmdReadNotify)
+	n := g.m.(*pb.IMMsgDataReadNotify)
+	if g.h.Seq != 0 || n.GetUserId() != 2 || n.GetSessionId() != 1 || n.GetMsgId() != 5 {
+		t.Fatalf("read notify %v", n)
+	}
+	if m := e.db.waitFor(cmdReadAck, nil).m.(*pb.IMMsgDataReadAck); m.GetUserId() != 2 {
+		t.Fatalf("db got %v", m)
+	}
+	if m := e.route.waitFor(cmdReadNotify, nil).m.(*pb.IMMsgDataReadNotify); m.GetUserId() != 2 {
+		t.Fatalf("route got %v", m)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	e := startEnv(t, func(c *config.Config) { c.Msg.MaxMsgsPerSecond = 2 })
+	a := dialClient(t, e.addr)
+	a.login("alice", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
+	// Ten messages in one write: they land in at most two one-second
+	// windows, so at most four pass.
+	var batch []byte
+	for i := range 10 {
+		f, _ := wire.Marshal(wire.NewHeader(cmdMsgData, uint16(100+i)), &pb.IMMsgData{
+			FromUserId: proto.Uint32(1), ToSessionId: proto.Uint32(2), MsgId: proto.Uint32(0), CreateTime: proto.Uint32(0),
+			MsgType: pb.MsgType_MSG_TYPE_SINGLE_TEXT.Enum(), MsgData: []byte("x"),
+		})
+		batch = append(batch, f...)
+	}
+	a.c.Write(batch)
+	e.waitCounter(t, "msgs_rate_limited", 6)
+	a.send(cmdTimeReq, 9, &pb.IMClientTimeReq{}) // the connection stays usable
+	a.expect(cmdTimeRes)
+	if n := e.counter(ctlapiMsgs); n > 4 || n < 2 {
+		t.Fatalf("accepted %d messages, want 2..4", n)
+	}
+}
+
+func TestMalformedBodyKeepsConnection(t *testing.T) {
+	e := startEnv(t, nil)
+	a := dialClient(t, e.addr)
+	a.login("alice", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
+	tests := []struct {
+		name string
+		cmd  uint16
+		body []byte
+	}{
+		{"garbage", cmdMsgData, []byte{0xff, 0xff, 0xff}},
+		{"missing required", cmdMsgData, []byte{0x08, 0x01}},
+		{"undeclared enum", cmdReadAck, []byte{0x08, 0x01, 0x10, 0x02, 0x18, 0x03, 0x20, 0x09}},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.counter("bad_bodies")
+			a.c.Write(wire.AppendFrame(nil, wire.NewHeader(tc.cmd, 1), tc.body))
+			e.waitCounter(t, "bad_bodies", before+1)
+			seq := uint16(50 + i)
+			a.send(cmdTimeReq, seq, &pb.IMClientTimeReq{})
+			if g := a.expect(cmdTimeRes); g.h.Seq != seq {
+				t.Fatalf("seq %d", g.h.Seq)
+			}
+		})
+	}
+}
+
+func TestFramingErrorsClose(t *testing.T) {
+	e := startEnv(t, nil)
+	tests := []struct {
+		name   string
+		length uint32
+	}{
+		{"over the client limit", wire.MaxClientFrame + 1},
+		{"under the header", 15},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialClient(t, e.addr)
+			c.login("carol", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
+			h := make([]byte, 16)
+			wire.NewHeader(cmdMsgData, 1).Put(h)
+			binary.BigEndian.PutUint32(h, tc.length)
+			c.c.Write(h)
+			c.expectClosed()
+		})
+	}
+}
+
+func TestForwardedRequestRoundTrip(t *testing.T) {
+	e := startEnv(t, nil)
+	a := dialClient(t, e.addr)
+	a.login("alice", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
+	a.send(uint16(pb.MessageCmdID_CID_MSG_UNREAD_CNT_REQUEST), 0xff03, &pb.IMUnreadMsgCntReq{UserId: proto.Uint32(55)})
+	q := e.db.waitFor(uint16(pb.MessageCmdID_CID_MSG_UNREAD_CNT_REQUEST), nil)
+	if m := q.m.(*pb.IMUnreadMsgCntReq); m.GetUserId() != 1 || len(m.GetAttachData()) != 12 || q.h.Seq != 0xff03 {
+		t.Fatalf("db got seq %x %v", q.h.Seq, m)
+	}
+	g := a.expect(uint16(pb.MessageCmdID_CID_MSG_UNREAD_CNT_RESPONSE))
+	if m := g.m.(*pb.IMUnreadMsgCntRsp); g.h.Seq != 0xff03 || m.GetUserId() != 1 || m.AttachData != nil {
+		t.Fatalf("reply seq %x %v", g.h.Seq, m)
+	}
+	// Users status goes to route and comes back.
+	a.send(cmdUsersStatReq, 12, &pb.IMUsersStatReq{UserId: proto.Uint32(0), UserIdList: []uint32{2, 3}})
+	st := a.expect(cmdUsersStatRes)
+	if m := st.m.(*pb.IMUsersStatRsp); st.h.Seq != 12 || len(m.GetUserStatList()) != 2 || m.AttachData != nil {
+		t.Fatalf("users stat %v", m)
+	}
+}
+
+func TestLoginRefusedWithoutRoute(t *testing.T) {
+	e := startEnv(t, func(c *config.Config) {
+		c.Link.ReconnectMin = config.Duration(time.Hour)
+		c.Link.ReconnectMax = config.Duration(time.Hour)
+	})
+	e.route.ln.Close()
+	e.route.dropConns()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(e.svc.route.Usable()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("route link still up")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c := dialClient(t, e.addr)
+	res := c.login("alice", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 3)
+	if res.GetResultCode() != pb.ResultType_REFUSE_REASON_NO_ROUTE_SERVER || res.GetResultString() != "服务端异常" {
+		t.Fatalf("reply %v", res)
+	}
+	c.expectClosed()
+}
+
+func TestTwoInstancesInOneProcess(t *testing.T) {
+	e1 := startEnv(t, nil)
+	e2 := startEnv(t, nil)
+	if e1.addr == e2.addr {
+		t.Fatal("same listen address")
+	}
+	a := dialClient(t, e1.addr)
+	a.login("alice", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
+	b := dialClient(t, e2.addr)
+	b.login("alice", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
+	if len(e1.svc.Online()) != 1 || len(e2.svc.Online()) != 1 {
+		t.Fatalf("online %v / %v", e1.svc.Online(), e2.svc.Online())
+	}
+	n, err := e2.svc.Kick(context.Background(), 1, 0)
+	if err != nil || n != 1 {
+		t.Fatalf("Kick = %d, %v", n, err)
+	}
+	b.expect(cmdKickUser)
+	b.expectClosed()
+	a.send(cmdTimeReq, 2, &pb.IMClientTimeReq{})
+	a.expect(cmdTimeRes)
+}
+
+func TestDecryptMsg(t *testing.T) {
+	key := []byte("12345678901234567890123456789012")
+	tests := []struct{ name, cipher, plain string }{
+		{"hello", "nnZSBwfPCz60q69ddmfIJA==", "hello"},
+		{"voice", "QhGXlpFjvMFUNrtl1aaPzA==", "[语音]"},
+		{"16 bytes", "BY1wZOT9JPljcE5qNjw9cQfU6OB7fpsvZh6GP3dYB9g=", "0123456789abcdef"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := decryptMsg(key, tc.cipher)
+			if err != nil || got != tc.plain {
+				t.Fatalf("decrypt = %q, %v", got, err)
+			}
+		})
+	}
+	if _, err := decryptMsg(key, "plain hello"); err == nil {
+		t.Fatal("plain text decrypted")
+	}
+}

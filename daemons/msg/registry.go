@@ -1,0 +1,224 @@
+package msg
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"teamtalk/netloop"
+	"teamtalk/wire/pb"
+)
+
+const shards = 32
+
+// client is one client connection and its session.
+type client struct {
+	id     netloop.ConnID
+	opened time.Time
+
+	mu        sync.Mutex
+	loginSent bool // a login request was accepted for validation
+	loggedIn  bool
+	kicked    bool
+	closed    bool
+	userID    uint32
+	name      string
+	ctype     pb.ClientType
+	status    pb.UserStatType
+	version   string
+	nick      string
+	loginSeq  uint16
+	loginTmr  netloop.TimerID
+	winSec    int64 // the rate limit's current second
+	winCount  int
+}
+
+// session returns the user id and client type when the connection is logged
+// in and not closed.
+func (c *client) session() (uid uint32, ct pb.ClientType, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.userID, c.ctype, c.loggedIn && !c.closed
+}
+
+// mobile reports whether a client type is of the mobile family (§3.1: the
+// high nibble 0x1_).
+func mobile(ct pb.ClientType) bool { return uint32(ct)&0x10 != 0 }
+
+// user is the set of local connections of one user id.
+type user struct {
+	conns    []*client
+	pcOnline bool // route's last IMServerPCLoginStatusNotify
+}
+
+type connShard struct {
+	mu sync.Mutex
+	m  map[netloop.ConnID]*client
+}
+
+type userShard struct {
+	mu sync.Mutex
+	m  map[uint32]*user
+}
+
+// registry holds the client connections by id and the logged-in ones by
+// user id, sharded behind short mutexes.
+type registry struct {
+	conns [shards]connShard
+	users [shards]userShard
+}
+
+func newRegistry() *registry {
+	r := &registry{}
+	for i := range r.conns {
+		r.conns[i].m = map[netloop.ConnID]*client{}
+		r.users[i].m = map[uint32]*user{}
+	}
+	return r
+}
+
+func (r *registry) addConn(c *client) {
+	s := &r.conns[uint32(c.id)%shards]
+	s.mu.Lock()
+	s.m[c.id] = c
+	s.mu.Unlock()
+}
+
+func (r *registry) removeConn(id netloop.ConnID) {
+	s := &r.conns[uint32(id)%shards]
+	s.mu.Lock()
+	delete(s.m, id)
+	s.mu.Unlock()
+}
+
+func (r *registry) conn(id netloop.ConnID) *client {
+	s := &r.conns[uint32(id)%shards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[id]
+}
+
+// addUser files c under uid.
+func (r *registry) addUser(uid uint32, c *client) {
+	s := &r.users[uid%shards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.m[uid]
+	if u == nil {
+		u = &user{}
+		s.m[uid] = u
+	}
+	u.conns = append(u.conns, c)
+}
+
+// removeUser takes c out of uid's connections.
+func (r *registry) removeUser(uid uint32, c *client) {
+	s := &r.users[uid%shards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.m[uid]
+	if u == nil {
+		return
+	}
+	for i, x := range u.conns {
+		if x == c {
+			u.conns = append(u.conns[:i:i], u.conns[i+1:]...)
+			break
+		}
+	}
+	if len(u.conns) == 0 {
+		delete(s.m, uid)
+	}
+}
+
+// userConns returns a snapshot of uid's connections.
+func (r *registry) userConns(uid uint32) []*client {
+	s := &r.users[uid%shards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.m[uid]
+	if u == nil {
+		return nil
+	}
+	return append([]*client(nil), u.conns...)
+}
+
+// setPCOnline records route's PC presence flag for a local user and
+// reports whether the user is local.
+func (r *registry) setPCOnline(uid uint32, on bool) bool {
+	s := &r.users[uid%shards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.m[uid]
+	if u == nil {
+		return false
+	}
+	u.pcOnline = on
+	return true
+}
+
+// pcOnline reports route's PC flag or a local PC connection of uid.
+func (r *registry) pcOnline(uid uint32) bool {
+	s := &r.users[uid%shards]
+	s.mu.Lock()
+	u := s.m[uid]
+	if u == nil {
+		s.mu.Unlock()
+		return false
+	}
+	if u.pcOnline {
+		s.mu.Unlock()
+		return true
+	}
+	conns := append([]*client(nil), u.conns...)
+	s.mu.Unlock()
+	for _, c := range conns {
+		if _, ct, ok := c.session(); ok && !mobile(ct) {
+			return true
+		}
+	}
+	return false
+}
+
+// all returns every logged-in connection.
+func (r *registry) all() []*client {
+	var out []*client
+	for i := range r.users {
+		s := &r.users[i]
+		s.mu.Lock()
+		for _, u := range s.m {
+			out = append(out, u.conns...)
+		}
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// userIDs returns the ids of the users online here, ascending.
+func (r *registry) userIDs() []uint32 {
+	var out []uint32
+	for i := range r.users {
+		s := &r.users[i]
+		s.mu.Lock()
+		for uid := range s.m {
+			out = append(out, uid)
+		}
+		s.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// counts returns the number of users and of logged-in connections.
+func (r *registry) counts() (users, conns int) {
+	for i := range r.users {
+		s := &r.users[i]
+		s.mu.Lock()
+		users += len(s.m)
+		for _, u := range s.m {
+			conns += len(u.conns)
+		}
+		s.mu.Unlock()
+	}
+	return users, conns
+}

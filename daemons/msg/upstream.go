@@ -1,0 +1,426 @@
+package msg
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"teamtalk/daemons/internal/attach"
+	"teamtalk/daemons/internal/link"
+	"teamtalk/netloop"
+	"teamtalk/wire"
+	"teamtalk/wire/pb"
+)
+
+// Upstream command ids.
+const (
+	cmdValidateRsp     = uint16(pb.OtherCmdID_CID_OTHER_VALIDATE_RSP)
+	cmdGroupInfoReq    = uint16(pb.GroupCmdID_CID_GROUP_INFO_REQUEST)
+	cmdGroupInfoRsp    = uint16(pb.GroupCmdID_CID_GROUP_INFO_RESPONSE)
+	cmdGroupChangeRsp  = uint16(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_RESPONSE)
+	cmdGroupChangeNtf  = uint16(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_NOTIFY)
+	cmdSignInfoRsp     = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_SIGN_INFO_RESPONSE)
+	cmdSignInfoNtf     = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_SIGN_INFO_CHANGED_NOTIFY)
+	cmdUserStatNtf     = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_STATUS_NOTIFY)
+	cmdHasOfflineRsp   = uint16(pb.FileCmdID_CID_FILE_HAS_OFFLINE_RES)
+	cmdGetTokenReq     = uint16(pb.OtherCmdID_CID_OTHER_GET_DEVICE_TOKEN_REQ)
+	cmdGetTokenRsp     = uint16(pb.OtherCmdID_CID_OTHER_GET_DEVICE_TOKEN_RSP)
+	cmdGetShieldReq    = uint16(pb.OtherCmdID_CID_OTHER_GET_SHIELD_REQ)
+	cmdGetShieldRsp    = uint16(pb.OtherCmdID_CID_OTHER_GET_SHIELD_RSP)
+	cmdRoleSet         = uint16(pb.OtherCmdID_CID_OTHER_ROLE_SET)
+	cmdOnlineUserInfo  = uint16(pb.OtherCmdID_CID_OTHER_ONLINE_USER_INFO)
+	cmdMsgServInfo     = uint16(pb.OtherCmdID_CID_OTHER_MSG_SERV_INFO)
+	cmdPCLoginStatus   = uint16(pb.OtherCmdID_CID_OTHER_LOGIN_STATUS_NOTIFY)
+	cmdPushReq         = uint16(pb.OtherCmdID_CID_OTHER_PUSH_TO_USER_REQ)
+	cmdPushRsp         = uint16(pb.OtherCmdID_CID_OTHER_PUSH_TO_USER_RSP)
+	cmdFileTransferReq = uint16(pb.OtherCmdID_CID_OTHER_FILE_TRANSFER_REQ)
+	cmdFileTransferRsp = uint16(pb.OtherCmdID_CID_OTHER_FILE_TRANSFER_RSP)
+	cmdFileIPReq       = uint16(pb.OtherCmdID_CID_OTHER_FILE_SERVER_IP_REQ)
+	cmdFileIPRsp       = uint16(pb.OtherCmdID_CID_OTHER_FILE_SERVER_IP_RSP)
+	cmdDeviceTokenRsp  = uint16(pb.LoginCmdID_CID_LOGIN_RES_DEVICETOKEN)
+)
+
+// onDBFrame handles a frame from a db link.
+func (s *Service) onDBFrame(l *link.Link, f []byte) {
+	h := wire.ParseHeader(f)
+	if h.CommandID == link.CmdStopReceive {
+		s.log.Info("db link asked to stop receiving", "addr", l.Addr())
+		return
+	}
+	m, err := wire.DecodeBody(h.CommandID, f[wire.HeaderLen:])
+	if err != nil {
+		s.badBody("dbproxy", h.CommandID, err)
+		return
+	}
+	switch h.CommandID {
+	case cmdValidateRsp:
+		s.onValidate(m.(*pb.IMValidateRsp))
+	case cmdMsgData:
+		s.onStored(h, f, m.(*pb.IMMsgData))
+	case cmdGroupInfoRsp:
+		if d, ok := decodeAttach(m); ok && d.Type == attach.TypeHandleAndPDU {
+			s.onGroupFanout(m.(*pb.IMGroupInfoListRsp), d)
+			return
+		}
+		s.replyClient(h, m)
+	case cmdGetTokenRsp:
+		s.onDeviceTokens(m.(*pb.IMGetDeviceTokenRsp))
+	case cmdGetShieldRsp:
+		s.onGroupShield(m.(*pb.IMGroupGetShieldRsp))
+	case cmdDeviceTokenRes:
+		// db stored a device token; the client had its answer already (§4.11).
+	case cmdSignInfoRsp:
+		q := m.(*pb.IMChangeSignInfoRsp)
+		if s.replyClient(h, m) && q.GetResultCode() == 0 {
+			s.toRoute(frame(wire.NewHeader(cmdSignInfoNtf, 0), &pb.IMSignInfoChangedNotify{
+				ChangedUserId: q.UserId, SignInfo: proto.String(q.GetSignInfo()),
+			}))
+		}
+	case cmdGroupChangeRsp:
+		q := m.(*pb.IMGroupChangeMemberRsp)
+		d, _ := decodeAttach(q)
+		if s.replyClient(h, m) && q.GetResultCode() == 0 {
+			n := frame(wire.NewHeader(cmdGroupChangeNtf, 0), &pb.IMGroupChangeMemberNotify{
+				UserId: q.UserId, ChangeType: q.ChangeType, GroupId: q.GroupId,
+				CurUserIdList: q.CurUserIdList, ChgUserIdList: q.ChgUserIdList,
+			})
+			s.toRoute(n)
+			for _, ids := range [][]uint32{q.CurUserIdList, q.ChgUserIdList} {
+				for _, id := range ids {
+					s.deliver(n, s.reg.userConns(id), netloop.ConnID(d.Handle))
+				}
+			}
+		}
+	case cmdHasOfflineRsp:
+		q := m.(*pb.IMFileHasOfflineRsp)
+		if _, ips := s.pickFile(); ips != nil {
+			q.IpAddrList = ips
+		}
+		s.replyClient(h, q)
+	default:
+		s.replyClient(h, m)
+	}
+}
+
+// replyClient routes a db or route reply to the connection named by its
+// attach handle, when that connection is still logged in as the reply's
+// user_id; attach data is stripped and the request's seq kept (§4 preamble).
+func (s *Service) replyClient(h wire.Header, m proto.Message) bool {
+	d, ok := decodeAttach(m)
+	if !ok {
+		s.c.dropped.Add(1)
+		return false
+	}
+	cl := s.reg.conn(netloop.ConnID(d.Handle))
+	if cl == nil {
+		s.c.dropped.Add(1)
+		return false
+	}
+	uid, _, ok := cl.session()
+	if want, has := getUint32(m, "user_id"); !ok || (has && want != uid) {
+		s.c.dropped.Add(1)
+		return false
+	}
+	setAttach(m, nil)
+	s.writeClient(cl.id, frame(h.Forward(), m))
+	return true
+}
+
+// onValidate finishes a login (§4.1 steps 7-8).
+func (s *Service) onValidate(m *pb.IMValidateRsp) {
+	d, ok := decodeAttach(m)
+	if !ok {
+		return
+	}
+	cl := s.reg.conn(netloop.ConnID(d.Handle))
+	_, _, _, _, _, _, g := s.pools()
+	if cl == nil || g == nil {
+		return
+	}
+	now := uint32(time.Now().Unix())
+	cl.mu.Lock()
+	if cl.loggedIn || !cl.loginSent || cl.closed || cl.name != m.GetUserName() {
+		cl.mu.Unlock()
+		return
+	}
+	seq := cl.loginSeq
+	if m.GetResultCode() != 0 {
+		cl.mu.Unlock()
+		s.c.loginFailures.Add(1)
+		_ = g.Write(cl.id, frame(wire.NewHeader(cmdLoginRes, seq), &pb.IMLoginRes{
+			ServerTime: &now, ResultCode: pb.ResultType_REFUSE_REASON_DB_VALIDATE_FAILED.Enum(),
+			ResultString: proto.String(m.GetResultString()),
+		}))
+		g.Close(cl.id)
+		return
+	}
+	uid := m.GetUserInfo().GetUserId()
+	cl.loggedIn, cl.userID = true, uid
+	cl.nick = m.GetUserInfo().GetUserNickName()
+	ct, st, tmr := cl.ctype, cl.status, cl.loginTmr
+	cl.loginTmr = 0
+	s.reg.addUser(uid, cl) // under cl.mu: OnClose removes under it too
+	cl.mu.Unlock()
+	if tmr != 0 {
+		g.RemoveTimer(tmr)
+	}
+	idle := s.cfg.PCIdleTimeout.D()
+	if mobile(ct) {
+		idle = s.cfg.MobileIdleTimeout.D()
+	}
+	if c := g.Conn(cl.id); c != nil {
+		c.SetIdleTimeout(idle)
+	}
+	s.c.logins.Add(1)
+	// Kick the older connection of the same family here and everywhere else.
+	s.kickLocal(uid, ct, uint32(pb.KickReasonType_KICK_REASON_DUPLICATE_USER), cl.id)
+	reason := uint32(pb.KickReasonType_KICK_REASON_DUPLICATE_USER)
+	s.toRoute(frame(wire.NewHeader(cmdServerKick, 0), &pb.IMServerKickUser{UserId: &uid, ClientType: ct.Enum(), Reason: &reason}))
+	// The reply goes out before anything announces the user (ARCHITECTURE).
+	_ = g.Write(cl.id, frame(wire.NewHeader(cmdLoginRes, seq), &pb.IMLoginRes{
+		ServerTime: &now, ResultCode: pb.ResultType_REFUSE_REASON_NONE.Enum(),
+		ResultString: proto.String(m.GetResultString()), OnlineStatus: st.Enum(), UserInfo: m.GetUserInfo(),
+	}))
+	s.announce(uid, ct, true)
+	if mobile(ct) && s.reg.pcOnline(uid) {
+		_ = g.Write(cl.id, frame(wire.NewHeader(cmdPCStatusNotify, 0), &pb.IMPCLoginStatusNotify{
+			UserId: &uid, LoginStat: pb.UserStatType_USER_STATUS_ONLINE.Enum(),
+		}))
+	}
+	s.log.Debug("login", "user", uid, "conn", cl.id, "client_type", ct)
+}
+
+// onStored handles db's answer to a message (§4.3 step 4, §4.4 step 3).
+func (s *Service) onStored(h wire.Header, raw []byte, m *pb.IMMsgData) {
+	if m.GetMsgId() == 0 {
+		s.c.dropped.Add(1) // no id allocated: no ack (Q5)
+		return
+	}
+	d, _ := decodeAttach(m)
+	sender := netloop.ConnID(d.Handle)
+	from, to := m.GetFromUserId(), m.GetToSessionId()
+	group := isGroupMsg(m.GetMsgType())
+	st := pb.SessionType_SESSION_TYPE_SINGLE
+	if group {
+		st = pb.SessionType_SESSION_TYPE_GROUP
+	}
+	if cl := s.reg.conn(sender); cl != nil {
+		if uid, _, ok := cl.session(); ok && uid == from {
+			s.writeClient(sender, frame(h.Reply(cmdMsgAck), &pb.IMMsgDataAck{
+				UserId: &from, SessionId: &to, MsgId: m.MsgId, SessionType: st.Enum(),
+			}))
+			s.c.acks.Add(1)
+		}
+	}
+	s.toRoute(raw) // unchanged, attach inside (§4.3)
+	if group {
+		s.requestGroupFanout(m, d.Handle)
+		return
+	}
+	s.deliverSingle(m, sender)
+	s.pushRound([]uint32{to}, m)
+}
+
+// deliverSingle writes a 1:1 message to the receiver's connections and the
+// sender's other connections, encoded once, attach stripped, seq 0.
+func (s *Service) deliverSingle(m *pb.IMMsgData, except netloop.ConnID) {
+	c := proto.Clone(m).(*pb.IMMsgData)
+	c.AttachData = nil
+	f := frame(wire.NewHeader(cmdMsgData, 0), c)
+	n := s.deliver(f, s.reg.userConns(c.GetToSessionId()), except)
+	n += s.deliver(f, s.reg.userConns(c.GetFromUserId()), except)
+	s.c.delivered.Add(uint64(n))
+}
+
+// requestGroupFanout asks db for the group's members with the message in a
+// type-3 attach (§4.4 step 3).
+func (s *Service) requestGroupFanout(m *pb.IMMsgData, handle uint32) {
+	body, err := wire.MarshalBody(m)
+	if err != nil {
+		return
+	}
+	zero := uint32(0)
+	q := &pb.IMGroupInfoListReq{
+		UserId:           m.FromUserId,
+		GroupVersionList: []*pb.GroupVersionInfo{{GroupId: m.ToSessionId, Version: &zero}},
+		AttachData:       attach.PDU(attach.TypeHandleAndPDU, handle, body),
+	}
+	s.sendDB(s.dbPinned(sessionKey(true, 0, m.GetToSessionId())), frame(wire.NewHeader(cmdGroupInfoReq, 0), q))
+}
+
+// onGroupFanout delivers a group message to the local connections of every
+// member except the sending connection (§4.4 step 5).
+func (s *Service) onGroupFanout(r *pb.IMGroupInfoListRsp, d attach.Data) {
+	var m pb.IMMsgData
+	if err := wire.Unmarshal(d.PDU, &m); err != nil {
+		s.badBody("dbproxy-attach", cmdMsgData, err)
+		return
+	}
+	var members []uint32
+	for _, gi := range r.GetGroupInfoList() {
+		if gi.GetGroupId() == m.GetToSessionId() {
+			members = gi.GetGroupMemberList()
+		}
+	}
+	in := false
+	for _, id := range members {
+		in = in || id == m.GetFromUserId()
+	}
+	if !in {
+		s.c.dropped.Add(1)
+		return
+	}
+	m.AttachData = nil
+	f := frame(wire.NewHeader(cmdMsgData, 0), &m)
+	n := 0
+	for _, id := range members {
+		n += s.deliver(f, s.reg.userConns(id), netloop.ConnID(d.Handle))
+	}
+	s.c.delivered.Add(uint64(n))
+	if d.Handle != 0 { // only the origin server runs the push round (fixes §10.2 duplicates)
+		s.groupPushRound(m.GetToSessionId(), members, &m)
+	}
+}
+
+// onRouteMaster marks a route link master (§5.3).
+func (s *Service) onRouteMaster(l *link.Link) {
+	one := uint32(1)
+	_ = l.Send(frame(wire.NewHeader(cmdRoleSet, 0), &pb.IMRoleSet{Master: &one}))
+}
+
+// onRouteConfirmed sends the full list of local logged-in connections.
+func (s *Service) onRouteConfirmed(l *link.Link) {
+	var list []*pb.ServerUserStat
+	for _, c := range s.reg.all() {
+		c.mu.Lock()
+		if c.loggedIn && !c.closed {
+			uid, st, ct := c.userID, c.status, c.ctype
+			list = append(list, &pb.ServerUserStat{UserId: &uid, Status: st.Enum(), ClientType: ct.Enum()})
+		}
+		c.mu.Unlock()
+	}
+	_ = l.Send(frame(wire.NewHeader(cmdOnlineUserInfo, 0), &pb.IMOnlineUserInfo{UserStatList: list}))
+}
+
+// onRouteFrame handles what route relays (§5.3, §4.x).
+func (s *Service) onRouteFrame(l *link.Link, f []byte) {
+	h := wire.ParseHeader(f)
+	m, err := wire.DecodeBody(h.CommandID, f[wire.HeaderLen:])
+	if err != nil {
+		s.badBody("route", h.CommandID, err)
+		return
+	}
+	switch h.CommandID {
+	case cmdUsersStatRes:
+		q := m.(*pb.IMUsersStatRsp)
+		d, ok := decodeAttach(q)
+		switch {
+		case ok && d.Type == attach.TypePDUForPush:
+			s.onPushProbe(q, d)
+		case ok && d.Type == attach.TypeHandleAndPDUForFile:
+			s.onFileProbe(q, d)
+		default:
+			s.replyClient(h, m)
+		}
+	case cmdMsgData:
+		q := m.(*pb.IMMsgData)
+		if isGroupMsg(q.GetMsgType()) {
+			s.requestGroupFanout(q, 0)
+			return
+		}
+		s.deliverSingle(q, 0)
+	case cmdReadNotify:
+		s.deliver(frame(wire.NewHeader(cmdReadNotify, 0), m), s.reg.userConns(m.(*pb.IMMsgDataReadNotify).GetUserId()), 0)
+	case cmdRemoveNotify:
+		s.deliver(frame(wire.NewHeader(cmdRemoveNotify, 0), m), s.reg.userConns(m.(*pb.IMRemoveSessionNotify).GetUserId()), 0)
+	case cmdServerKick:
+		q := m.(*pb.IMServerKickUser)
+		s.kickLocal(q.GetUserId(), q.GetClientType(), q.GetReason(), 0)
+	case cmdPCLoginStatus:
+		q := m.(*pb.IMServerPCLoginStatusNotify)
+		on := q.GetLoginStatus() == 1
+		if !s.reg.setPCOnline(q.GetUserId(), on) {
+			return
+		}
+		stat := pb.UserStatType_USER_STATUS_OFFLINE
+		if on {
+			stat = pb.UserStatType_USER_STATUS_ONLINE
+		}
+		n := frame(wire.NewHeader(cmdPCStatusNotify, 0), &pb.IMPCLoginStatusNotify{UserId: q.UserId, LoginStat: stat.Enum()})
+		var mobiles []*client
+		for _, c := range s.reg.userConns(q.GetUserId()) {
+			if _, ct, ok := c.session(); ok && mobile(ct) {
+				mobiles = append(mobiles, c)
+			}
+		}
+		s.deliver(n, mobiles, 0)
+	case cmdUserStatNtf:
+		// Presence is company-wide: every PC connection (§4.9).
+		var pcs []*client
+		for _, c := range s.reg.all() {
+			if _, ct, ok := c.session(); ok && !mobile(ct) {
+				pcs = append(pcs, c)
+			}
+		}
+		s.deliver(frame(wire.NewHeader(cmdUserStatNtf, 0), m), pcs, 0)
+	case cmdSignInfoNtf:
+		s.deliver(frame(wire.NewHeader(cmdSignInfoNtf, 0), m), s.reg.all(), 0)
+	case cmdGroupChangeNtf:
+		q := m.(*pb.IMGroupChangeMemberNotify)
+		n := frame(wire.NewHeader(cmdGroupChangeNtf, 0), q)
+		for _, ids := range [][]uint32{q.CurUserIdList, q.ChgUserIdList} {
+			for _, id := range ids {
+				s.deliver(n, s.reg.userConns(id), 0)
+			}
+		}
+	case cmdP2P:
+		q := m.(*pb.IMP2PCmdMsg)
+		n := frame(wire.NewHeader(cmdP2P, 0), q)
+		s.deliver(n, s.reg.userConns(q.GetFromUserId()), 0)
+		if q.GetToUserId() != q.GetFromUserId() {
+			s.deliver(n, s.reg.userConns(q.GetToUserId()), 0)
+		}
+	case cmdFileNotify:
+		q := m.(*pb.IMFileNotify)
+		s.deliver(frame(wire.NewHeader(cmdFileNotify, 0), q), s.reg.userConns(q.GetToUserId()), 0)
+	default:
+		s.c.dropped.Add(1)
+	}
+}
+
+// onLoginConfirmed registers with a login server (§5.1).
+func (s *Service) onLoginConfirmed(l *link.Link) {
+	ip1, ip2 := s.cfg.AdvertiseIP1, s.cfg.AdvertiseIP2
+	if ip2 == "" {
+		ip2 = ip1
+	}
+	s.mu.Lock()
+	port := s.port
+	s.mu.Unlock()
+	maxc := uint32(s.cfg.MaxConns)
+	_, conns := s.reg.counts()
+	cur := uint32(conns)
+	_ = l.Send(frame(wire.NewHeader(cmdMsgServInfo, 0), &pb.IMMsgServInfo{
+		Ip1: &ip1, Ip2: &ip2, Port: &port, MaxConnCnt: &maxc, CurConnCnt: &cur, HostName: &s.hostname,
+	}))
+}
+
+// onLoginFrame: login sends nothing but heartbeats, which the pool handles.
+func (s *Service) onLoginFrame(l *link.Link, f []byte) {
+	s.c.dropped.Add(1)
+}
+
+// onPushFrame logs push results (§4.5 step 5).
+func (s *Service) onPushFrame(l *link.Link, f []byte) {
+	h := wire.ParseHeader(f)
+	if h.CommandID != cmdPushRsp {
+		s.c.dropped.Add(1)
+		return
+	}
+	m, err := wire.DecodeBody(h.CommandID, f[wire.HeaderLen:])
+	if err != nil {
+		s.badBody("push", h.CommandID, err)
+		return
+	}
+	s.log.Debug("push results", "results", len(m.(*pb.IMPushToUserRsp).GetPushResultList()))
+}
