@@ -15,6 +15,7 @@ import (
 	"teamtalk/appliance/config"
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
+	"teamtalk/daemons/builtin"
 	"teamtalk/state"
 	"teamtalk/state/records"
 )
@@ -31,7 +32,7 @@ type Instance struct {
 type Options struct {
 	// Config is the effective configuration (required).
 	Config *config.Config
-	// Table holds the constructors by kind; nil means daemons.Builtin().
+	// Table holds the constructors by kind; nil means builtin.Table().
 	Table daemons.Table
 	// Instances overrides the instances derived from Config.Enabled() (one
 	// per enabled service, named by its kind). They run in the given order.
@@ -82,7 +83,7 @@ func New(opts Options) (*Supervisor, error) {
 		return nil, errors.New("appliance: Options.Config, Logger and Records are required")
 	}
 	if opts.Table == nil {
-		opts.Table = daemons.Builtin()
+		opts.Table = builtin.Table()
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = prometheus.NewRegistry()

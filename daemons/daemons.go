@@ -39,9 +39,10 @@
 //
 // # Services not built yet
 //
-// Builtin returns only the services that exist in this binary. A service the
-// config names but Builtin lacks is reported as "unavailable" with a warning;
-// it does not stop teamtalkd, so the appliance runs with what exists.
+// daemons/builtin holds the table of the services that exist in this binary
+// (it sits above the services, which import this package). A service the
+// config names but the table lacks is reported as "unavailable" with a
+// warning; it does not stop teamtalkd, so the appliance runs with what exists.
 package daemons
 
 import (
@@ -74,13 +75,6 @@ type Constructor func(Deps) (Service, error)
 
 // Table maps a service kind (one of config.ServiceNames) to its constructor.
 type Table map[string]Constructor
-
-// Builtin returns the constructors of the services built into teamtalkd,
-// keyed by kind. Each service adds its one entry here when it lands, e.g.
-// `config.Route: route.New,`.
-func Builtin() Table {
-	return Table{}
-}
 
 // Deps is what a service is built from.
 type Deps struct {

@@ -50,15 +50,3 @@ func TestListenAddrReuse(t *testing.T) {
 		t.Errorf("Resolve(route) = %q", got)
 	}
 }
-
-func TestBuiltinKindsKnown(t *testing.T) {
-	known := map[string]bool{}
-	for _, n := range config.ServiceNames() {
-		known[n] = true
-	}
-	for k := range Builtin() {
-		if !known[k] {
-			t.Errorf("Builtin has unknown service %q", k)
-		}
-	}
-}
