@@ -1,0 +1,753 @@
+package dbproxy
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+
+	"google.golang.org/protobuf/proto"
+
+	"teamtalk/state"
+	"teamtalk/wire/pb"
+)
+
+// maxHistory bounds one history page, whatever msg_cnt a client asks for.
+const maxHistory = 1000
+
+// maxRecentSessions is how many recent sessions one reply carries (PROTOCOL.md §4.7).
+const maxRecentSessions = 100
+
+// Validate result codes and texts (PROTOCOL.md §4.1 step 6).
+const (
+	validateOK       = 0
+	validateBad      = 1
+	validateInternal = 2
+	validateLimited  = 6
+	textOK           = "成功"
+	textBad          = "用户名/密码错误"
+	textInternal     = "服务端内部错误"
+	textLimited      = "用户名/密码错误次数太多"
+)
+
+// handler serves one request command.
+type handler struct {
+	name  string
+	reply uint16 // the reply command; 0 for requests without reply
+	fn    func(s *Service, ctx context.Context, req proto.Message) (proto.Message, error)
+	// key, when set, names the ordering key of a request: requests with one
+	// key run on one worker in arrival order.
+	key func(req proto.Message) uint64
+
+	requests  atomic.Uint64
+	errors    atomic.Uint64
+	latencyUS atomic.Uint64
+	maxUS     atomic.Uint64
+}
+
+// on builds a handler entry for request type R.
+func on[R proto.Message](name string, reply any, fn func(s *Service, ctx context.Context, req R) (proto.Message, error)) *handler {
+	h := &handler{name: name, fn: func(s *Service, ctx context.Context, req proto.Message) (proto.Message, error) {
+		return fn(s, ctx, req.(R))
+	}}
+	switch r := reply.(type) {
+	case nil:
+	case pb.LoginCmdID:
+		h.reply = uint16(r)
+	case pb.BuddyListCmdID:
+		h.reply = uint16(r)
+	case pb.MessageCmdID:
+		h.reply = uint16(r)
+	case pb.GroupCmdID:
+		h.reply = uint16(r)
+	case pb.FileCmdID:
+		h.reply = uint16(r)
+	case pb.OtherCmdID:
+		h.reply = uint16(r)
+	default:
+		panic(fmt.Sprintf("dbproxy: reply command of %s has type %T", name, reply))
+	}
+	return h
+}
+
+// handlerTable maps every request command the proxy serves to its handler.
+func handlerTable() map[uint16]*handler {
+	msg := on("IMMsgData", pb.MessageCmdID_CID_MSG_DATA, (*Service).saveMessage)
+	msg.key = func(req proto.Message) uint64 { return sessionKey(req.(*pb.IMMsgData)) }
+	return map[uint16]*handler{
+		uint16(pb.OtherCmdID_CID_OTHER_VALIDATE_REQ):                            on("IMValidateReq", pb.OtherCmdID_CID_OTHER_VALIDATE_RSP, (*Service).validate),
+		uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_USER_INFO_REQUEST):              on("IMUsersInfoReq", pb.BuddyListCmdID_CID_BUDDY_LIST_USER_INFO_RESPONSE, (*Service).usersInfo),
+		uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_ALL_USER_REQUEST):               on("IMAllUserReq", pb.BuddyListCmdID_CID_BUDDY_LIST_ALL_USER_RESPONSE, (*Service).allUsers),
+		uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_DEPARTMENT_REQUEST):             on("IMDepartmentReq", pb.BuddyListCmdID_CID_BUDDY_LIST_DEPARTMENT_RESPONSE, (*Service).departments),
+		uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_RECENT_CONTACT_SESSION_REQUEST): on("IMRecentContactSessionReq", pb.BuddyListCmdID_CID_BUDDY_LIST_RECENT_CONTACT_SESSION_RESPONSE, (*Service).recentSessions),
+		uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_REMOVE_SESSION_REQ):             on("IMRemoveSessionReq", pb.BuddyListCmdID_CID_BUDDY_LIST_REMOVE_SESSION_RES, (*Service).removeSession),
+		uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_SIGN_INFO_REQUEST):       on("IMChangeSignInfoReq", pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_SIGN_INFO_RESPONSE, (*Service).changeSignInfo),
+		uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_AVATAR_REQUEST):          on("IMChangeAvatarReq", pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_AVATAR_RESPONSE, (*Service).changeAvatar),
+		uint16(pb.MessageCmdID_CID_MSG_DATA):                                    msg,
+		uint16(pb.MessageCmdID_CID_MSG_LIST_REQUEST):                            on("IMGetMsgListReq", pb.MessageCmdID_CID_MSG_LIST_RESPONSE, (*Service).msgList),
+		uint16(pb.MessageCmdID_CID_MSG_GET_BY_MSG_ID_REQ):                       on("IMGetMsgByIdReq", pb.MessageCmdID_CID_MSG_GET_BY_MSG_ID_RES, (*Service).msgByID),
+		uint16(pb.MessageCmdID_CID_MSG_GET_LATEST_MSG_ID_REQ):                   on("IMGetLatestMsgIdReq", pb.MessageCmdID_CID_MSG_GET_LATEST_MSG_ID_RSP, (*Service).latestMsgID),
+		uint16(pb.MessageCmdID_CID_MSG_UNREAD_CNT_REQUEST):                      on("IMUnreadMsgCntReq", pb.MessageCmdID_CID_MSG_UNREAD_CNT_RESPONSE, (*Service).unread),
+		uint16(pb.MessageCmdID_CID_MSG_READ_ACK):                                on("IMMsgDataReadAck", nil, (*Service).readAck),
+		uint16(pb.LoginCmdID_CID_LOGIN_REQ_DEVICETOKEN):                         on("IMDeviceTokenReq", pb.LoginCmdID_CID_LOGIN_RES_DEVICETOKEN, (*Service).setDeviceToken),
+		uint16(pb.OtherCmdID_CID_OTHER_GET_DEVICE_TOKEN_REQ):                    on("IMGetDeviceTokenReq", pb.OtherCmdID_CID_OTHER_GET_DEVICE_TOKEN_RSP, (*Service).deviceTokens),
+		uint16(pb.LoginCmdID_CID_LOGIN_REQ_PUSH_SHIELD):                         on("IMPushShieldReq", pb.LoginCmdID_CID_LOGIN_RES_PUSH_SHIELD, (*Service).setPushShield),
+		uint16(pb.LoginCmdID_CID_LOGIN_REQ_QUERY_PUSH_SHIELD):                   on("IMQueryPushShieldReq", pb.LoginCmdID_CID_LOGIN_RES_QUERY_PUSH_SHIELD, (*Service).queryPushShield),
+		uint16(pb.GroupCmdID_CID_GROUP_NORMAL_LIST_REQUEST):                     on("IMNormalGroupListReq", pb.GroupCmdID_CID_GROUP_NORMAL_LIST_RESPONSE, (*Service).normalGroups),
+		uint16(pb.GroupCmdID_CID_GROUP_INFO_REQUEST):                            on("IMGroupInfoListReq", pb.GroupCmdID_CID_GROUP_INFO_RESPONSE, (*Service).groupInfo),
+		uint16(pb.GroupCmdID_CID_GROUP_CREATE_REQUEST):                          on("IMGroupCreateReq", pb.GroupCmdID_CID_GROUP_CREATE_RESPONSE, (*Service).createGroup),
+		uint16(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_REQUEST):                   on("IMGroupChangeMemberReq", pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_RESPONSE, (*Service).changeMembers),
+		uint16(pb.GroupCmdID_CID_GROUP_SHIELD_GROUP_REQUEST):                    on("IMGroupShieldReq", pb.GroupCmdID_CID_GROUP_SHIELD_GROUP_RESPONSE, (*Service).groupShield),
+		uint16(pb.OtherCmdID_CID_OTHER_GET_SHIELD_REQ):                          on("IMGroupGetShieldReq", pb.OtherCmdID_CID_OTHER_GET_SHIELD_RSP, (*Service).groupGetShield),
+		uint16(pb.FileCmdID_CID_FILE_HAS_OFFLINE_REQ):                           on("IMFileHasOfflineReq", pb.FileCmdID_CID_FILE_HAS_OFFLINE_RES, (*Service).offlineFiles),
+		uint16(pb.FileCmdID_CID_FILE_ADD_OFFLINE_REQ):                           on("IMFileAddOfflineReq", nil, (*Service).addOfflineFile),
+		uint16(pb.FileCmdID_CID_FILE_DEL_OFFLINE_REQ):                           on("IMFileDelOfflineReq", nil, (*Service).delOfflineFile),
+	}
+}
+
+// sessionKey names a message's conversation: the unordered user pair for
+// one-to-one messages, the group for group messages.
+func sessionKey(m *pb.IMMsgData) uint64 {
+	a, b := m.GetFromUserId(), m.GetToSessionId()
+	if state.MsgType(m.GetMsgType()).IsGroup() {
+		return 1<<63 | uint64(b)
+	}
+	if a > b {
+		a, b = b, a
+	}
+	return uint64(a)<<32 | uint64(b)
+}
+
+// userInfo converts a user for the wire (PROTOCOL.md §3.3 UserInfo).
+func userInfo(u state.User) *pb.UserInfo {
+	return &pb.UserInfo{
+		UserId:       proto.Uint32(u.ID),
+		UserGender:   proto.Uint32(uint32(u.Sex)),
+		UserNickName: proto.String(u.Nick),
+		AvatarUrl:    proto.String(u.Avatar),
+		DepartmentId: proto.Uint32(u.DepartID),
+		Email:        proto.String(u.Email),
+		UserRealName: proto.String(u.Name),
+		UserTel:      proto.String(u.Phone),
+		UserDomain:   proto.String(u.Domain),
+		Status:       proto.Uint32(u.Status),
+		SignInfo:     proto.String(u.SignInfo),
+	}
+}
+
+func userInfos(us []state.User) []*pb.UserInfo {
+	out := make([]*pb.UserInfo, 0, len(us))
+	for _, u := range us {
+		out = append(out, userInfo(u))
+	}
+	return out
+}
+
+// validate checks a login (PROTOCOL.md §4.1 step 6, §7.2): the per-name
+// failure limiter first, then the store's constant-time password check.
+func (s *Service) validate(ctx context.Context, req *pb.IMValidateReq) (proto.Message, error) {
+	name := req.GetUserName()
+	rsp := &pb.IMValidateRsp{UserName: req.UserName, AttachData: req.AttachData}
+	set := func(code uint32, text string) {
+		rsp.ResultCode, rsp.ResultString = proto.Uint32(code), proto.String(text)
+	}
+	now := s.now()
+	if s.limiter.blocked(name, now) {
+		set(validateLimited, textLimited)
+		return rsp, nil
+	}
+	u, err := s.store.CheckLogin(ctx, name, req.GetPassword())
+	switch {
+	case err == nil:
+		s.limiter.clear(name)
+		set(validateOK, textOK)
+		ui := userInfo(u)
+		ui.Status = proto.Uint32(0) // forced to 0 in the login reply, as the reference
+		rsp.UserInfo = ui
+		return rsp, nil
+	case errors.Is(err, state.ErrBadCredentials):
+		s.limiter.fail(name, now)
+		set(validateBad, textBad)
+		return rsp, nil
+	default:
+		set(validateInternal, textInternal)
+		return rsp, fmt.Errorf("dbproxy: validate %q: %w", name, err)
+	}
+}
+
+func (s *Service) usersInfo(ctx context.Context, req *pb.IMUsersInfoReq) (proto.Message, error) {
+	us, err := s.store.Users(ctx, req.GetUserIdList())
+	if err != nil {
+		return nil, fmt.Errorf("dbproxy: users info: %w", err)
+	}
+	return &pb.IMUsersInfoRsp{UserId: req.UserId, UserInfoList: userInfos(us), AttachData: req.AttachData}, nil
+}
+
+// allUsers is the incremental directory sync (PROTOCOL.md §4.8). The
+// watermark is the newest Updated of all users, so every change (admin edits
+// included) is seen, unlike the reference's in-memory value. A client whose
+// time t is past the watermark gets an empty list and t back; when they are
+// equal the users of that second are sent again (a user changed within the
+// second of the client's last sync is not missed).
+func (s *Service) allUsers(ctx context.Context, req *pb.IMAllUserReq) (proto.Message, error) {
+	t := req.GetLatestUpdateTime()
+	rsp := &pb.IMAllUserRsp{UserId: req.UserId, LatestUpdateTime: proto.Uint32(t), AttachData: req.AttachData}
+	if t != 0 {
+		w, err := s.store.UserWatermark(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("dbproxy: all users: watermark: %w", err)
+		}
+		if w < t {
+			return rsp, nil
+		}
+	}
+	us, latest, err := s.store.UsersChangedSince(ctx, t)
+	if err != nil {
+		return nil, fmt.Errorf("dbproxy: all users since %d: %w", t, err)
+	}
+	rsp.LatestUpdateTime = proto.Uint32(latest)
+	rsp.UserList = userInfos(us)
+	return rsp, nil
+}
+
+func (s *Service) departments(ctx context.Context, req *pb.IMDepartmentReq) (proto.Message, error) {
+	t := req.GetLatestUpdateTime()
+	ds, latest, err := s.store.DepartsChangedSince(ctx, t)
+	if err != nil {
+		return nil, fmt.Errorf("dbproxy: departments since %d: %w", t, err)
+	}
+	rsp := &pb.IMDepartmentRsp{UserId: req.UserId, LatestUpdateTime: proto.Uint32(latest), AttachData: req.AttachData}
+	for _, d := range ds {
+		st := pb.DepartmentStatusType_DEPT_STATUS_OK
+		if d.Status != 0 {
+			st = pb.DepartmentStatusType_DEPT_STATUS_DELETE
+		}
+		rsp.DeptList = append(rsp.DeptList, &pb.DepartInfo{
+			DeptId:       proto.Uint32(d.ID),
+			Priority:     proto.Uint32(d.Priority),
+			DeptName:     proto.String(d.Name),
+			ParentDeptId: proto.Uint32(d.ParentID),
+			DeptStatus:   st.Enum(),
+		})
+	}
+	return rsp, nil
+}
+
+func (s *Service) recentSessions(ctx context.Context, req *pb.IMRecentContactSessionReq) (proto.Message, error) {
+	ss, err := s.store.RecentSessions(ctx, req.GetUserId(), req.GetLatestUpdateTime(), maxRecentSessions)
+	if err != nil {
+		return nil, fmt.Errorf("dbproxy: recent sessions of %d: %w", req.GetUserId(), err)
+	}
+	rsp := &pb.IMRecentContactSessionRsp{UserId: req.UserId, AttachData: req.AttachData}
+	for _, x := range ss {
+		if !x.Type.Valid() || !x.Latest.Type.Valid() {
+			continue
+		}
+		rsp.ContactSessionList = append(rsp.ContactSessionList, &pb.ContactSessionInfo{
+			SessionId:           proto.Uint32(x.PeerID),
+			SessionType:         pb.SessionType(x.Type).Enum(),
+			SessionStatus:       pb.SessionStatusType_SESSION_STATUS_OK.Enum(),
+			UpdatedTime:         proto.Uint32(x.Updated),
+			LatestMsgId:         proto.Uint32(x.Latest.ID),
+			LatestMsgData:       state.Preview(x.Latest, s.audioPreview),
+			LatestMsgType:       pb.MsgType(x.Latest.Type).Enum(),
+			LatestMsgFromUserId: proto.Uint32(x.Latest.From),
+		})
+	}
+	return rsp, nil
+}
+
+func (s *Service) removeSession(ctx context.Context, req *pb.IMRemoveSessionReq) (proto.Message, error) {
+	rsp := &pb.IMRemoveSessionRsp{UserId: req.UserId, ResultCode: proto.Uint32(0), SessionType: req.SessionType, SessionId: req.SessionId, AttachData: req.AttachData}
+	err := s.store.RemoveSession(ctx, req.GetUserId(), state.SessionType(req.GetSessionType()), req.GetSessionId())
+	switch {
+	case err == nil:
+	case errors.Is(err, state.ErrNotFound):
+		rsp.ResultCode = proto.Uint32(1)
+	default:
+		rsp.ResultCode = proto.Uint32(1)
+		return rsp, fmt.Errorf("dbproxy: remove session: %w", err)
+	}
+	return rsp, nil
+}
+
+func (s *Service) changeSignInfo(ctx context.Context, req *pb.IMChangeSignInfoReq) (proto.Message, error) {
+	rsp := &pb.IMChangeSignInfoRsp{UserId: req.UserId, ResultCode: proto.Uint32(1), AttachData: req.AttachData}
+	sign := req.GetSignInfo()
+	if len(sign) > state.MaxSignInfoLen {
+		return rsp, nil
+	}
+	if _, err := s.store.UpdateUser(ctx, req.GetUserId(), state.UserUpdate{SignInfo: &sign}); err != nil {
+		if errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrInvalid) {
+			return rsp, nil
+		}
+		return rsp, fmt.Errorf("dbproxy: change sign info: %w", err)
+	}
+	rsp.ResultCode, rsp.SignInfo = proto.Uint32(0), proto.String(sign)
+	return rsp, nil
+}
+
+// changeAvatar sets the user's avatar URL; the reference had no handler for
+// it (PROTOCOL.md §4.11).
+func (s *Service) changeAvatar(ctx context.Context, req *pb.IMChangeAvatarReq) (proto.Message, error) {
+	rsp := &pb.IMChangeAvatarRsp{UserId: req.UserId, ResultCode: proto.Uint32(1), AttachData: req.AttachData}
+	url := req.GetAvatarUrl()
+	if len(url) > state.MaxAvatarLen {
+		return rsp, nil
+	}
+	if _, err := s.store.UpdateUser(ctx, req.GetUserId(), state.UserUpdate{Avatar: &url}); err != nil {
+		if errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrInvalid) {
+			return rsp, nil
+		}
+		return rsp, fmt.Errorf("dbproxy: change avatar: %w", err)
+	}
+	rsp.ResultCode = proto.Uint32(0)
+	return rsp, nil
+}
+
+// saveMessage stores a message and answers with the same IMMsgData, its
+// msg_id filled, once the store's commit returned (PROTOCOL.md §4.3, §4.4).
+// msg_id stays 0 when nothing was stored (a message to oneself, a store
+// failure): msg then sends no ack. Group messages of non-members or unknown
+// groups are dropped without a reply, as the reference.
+func (s *Service) saveMessage(ctx context.Context, req *pb.IMMsgData) (proto.Message, error) {
+	typ := state.MsgType(req.GetMsgType())
+	nm := state.NewMessage{
+		From:    req.GetFromUserId(),
+		To:      req.GetToSessionId(),
+		Type:    typ,
+		Content: req.GetMsgData(),
+		Created: req.GetCreateTime(),
+	}
+	req.MsgId = proto.Uint32(0)
+	if typ.IsAudio() {
+		content, err := s.saveAudio(ctx, req)
+		if err != nil {
+			if errors.Is(err, state.ErrInvalid) {
+				return req, nil
+			}
+			return req, err
+		}
+		nm.Content = content
+	}
+	m, err := s.store.SaveMessage(ctx, nm)
+	switch {
+	case err == nil:
+		req.MsgId = proto.Uint32(m.ID)
+		return req, nil
+	case typ.IsGroup() && (errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrNotMember)):
+		return nil, nil
+	case errors.Is(err, state.ErrInvalid):
+		return req, nil
+	default:
+		return req, fmt.Errorf("dbproxy: save message %d→%d: %w", nm.From, nm.To, err)
+	}
+}
+
+// saveAudio stores an audio message's clip: msg_data is a 4-byte big-endian
+// duration followed by the audio bytes; the message's stored content becomes
+// the clip id in decimal.
+func (s *Service) saveAudio(ctx context.Context, req *pb.IMMsgData) ([]byte, error) {
+	data := req.GetMsgData()
+	if len(data) < 4 {
+		return nil, fmt.Errorf("dbproxy: audio message of %d bytes: %w", len(data), state.ErrInvalid)
+	}
+	a := state.Audio{
+		From:     req.GetFromUserId(),
+		To:       req.GetToSessionId(),
+		Duration: binary.BigEndian.Uint32(data),
+		Size:     uint32(len(data) - 4),
+		Data:     data[4:],
+		Created:  req.GetCreateTime(),
+	}
+	id, err := s.store.SaveAudio(ctx, a)
+	if err != nil {
+		return nil, fmt.Errorf("dbproxy: save audio %d→%d: %w", a.From, a.To, err)
+	}
+	return strconv.AppendUint(nil, uint64(id), 10), nil
+}
+
+// msgInfos converts stored messages for the wire; audio content (a clip id)
+// is rebuilt as the 4-byte duration followed by the clip's bytes.
+func (s *Service) msgInfos(ctx context.Context, ms []state.Message) []*pb.MsgInfo {
+	out := make([]*pb.MsgInfo, 0, len(ms))
+	for _, m := range ms {
+		if !m.Type.Valid() {
+			continue
+		}
+		data := m.Content
+		if m.Type.IsAudio() {
+			var err error
+			if data, err = s.audioBytes(ctx, m.Content); err != nil {
+				s.logErr("dbproxy: audio of a message is missing", err, "from", m.From, "to", m.To, "msg_id", m.ID)
+				continue
+			}
+		}
+		out = append(out, &pb.MsgInfo{
+			MsgId:         proto.Uint32(m.ID),
+			FromSessionId: proto.Uint32(m.From),
+			CreateTime:    proto.Uint32(m.Created),
+			MsgType:       pb.MsgType(m.Type).Enum(),
+			MsgData:       data,
+		})
+	}
+	return out
+}
+
+func (s *Service) audioBytes(ctx context.Context, content []byte) ([]byte, error) {
+	id, err := strconv.ParseUint(string(content), 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("audio id %q: %w", content, err)
+	}
+	a, err := s.store.Audio(ctx, uint32(id))
+	if err != nil {
+		return nil, err
+	}
+	out := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(a.Data)), a.Duration)
+	return append(out, a.Data...), nil
+}
+
+func (s *Service) msgList(ctx context.Context, req *pb.IMGetMsgListReq) (proto.Message, error) {
+	rsp := &pb.IMGetMsgListRsp{UserId: req.UserId, SessionType: req.SessionType, SessionId: req.SessionId, MsgIdBegin: req.MsgIdBegin, AttachData: req.AttachData}
+	q := state.HistoryQuery{
+		Type:      state.SessionType(req.GetSessionType()),
+		SessionID: req.GetSessionId(),
+		BeginID:   req.GetMsgIdBegin(),
+		Count:     min(req.GetMsgCnt(), maxHistory),
+	}
+	ms, err := s.store.Messages(ctx, req.GetUserId(), q)
+	if err != nil {
+		if errors.Is(err, state.ErrNotMember) || errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrInvalid) {
+			return rsp, nil
+		}
+		return nil, fmt.Errorf("dbproxy: history: %w", err)
+	}
+	rsp.MsgList = s.msgInfos(ctx, ms)
+	return rsp, nil
+}
+
+func (s *Service) msgByID(ctx context.Context, req *pb.IMGetMsgByIdReq) (proto.Message, error) {
+	rsp := &pb.IMGetMsgByIdRsp{UserId: req.UserId, SessionType: req.SessionType, SessionId: req.SessionId, AttachData: req.AttachData}
+	ms, err := s.store.MessagesByID(ctx, req.GetUserId(), state.SessionType(req.GetSessionType()), req.GetSessionId(), req.GetMsgIdList())
+	if err != nil {
+		if errors.Is(err, state.ErrNotMember) || errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrInvalid) {
+			return rsp, nil
+		}
+		return nil, fmt.Errorf("dbproxy: messages by id: %w", err)
+	}
+	rsp.MsgList = s.msgInfos(ctx, ms)
+	return rsp, nil
+}
+
+func (s *Service) latestMsgID(ctx context.Context, req *pb.IMGetLatestMsgIdReq) (proto.Message, error) {
+	id, err := s.store.LatestMsgID(ctx, req.GetUserId(), state.SessionType(req.GetSessionType()), req.GetSessionId())
+	if err != nil && !errors.Is(err, state.ErrNotFound) && !errors.Is(err, state.ErrInvalid) {
+		return nil, fmt.Errorf("dbproxy: latest msg id: %w", err)
+	}
+	return &pb.IMGetLatestMsgIdRsp{UserId: req.UserId, SessionType: req.SessionType, SessionId: req.SessionId, LatestMsgId: proto.Uint32(id), AttachData: req.AttachData}, nil
+}
+
+func (s *Service) unread(ctx context.Context, req *pb.IMUnreadMsgCntReq) (proto.Message, error) {
+	us, err := s.store.Unread(ctx, req.GetUserId())
+	if err != nil {
+		return nil, fmt.Errorf("dbproxy: unread of %d: %w", req.GetUserId(), err)
+	}
+	rsp := &pb.IMUnreadMsgCntRsp{UserId: req.UserId, AttachData: req.AttachData}
+	var total uint32
+	for _, u := range us {
+		if !u.Type.Valid() || !u.Latest.Type.Valid() {
+			continue
+		}
+		total += u.Count
+		rsp.UnreadinfoList = append(rsp.UnreadinfoList, &pb.UnreadInfo{
+			SessionId:           proto.Uint32(u.SessionID),
+			SessionType:         pb.SessionType(u.Type).Enum(),
+			UnreadCnt:           proto.Uint32(u.Count),
+			LatestMsgId:         proto.Uint32(u.Latest.ID),
+			LatestMsgData:       state.Preview(u.Latest, s.audioPreview),
+			LatestMsgType:       pb.MsgType(u.Latest.Type).Enum(),
+			LatestMsgFromUserId: proto.Uint32(u.Latest.From),
+		})
+	}
+	rsp.TotalCnt = proto.Uint32(total)
+	return rsp, nil
+}
+
+// readAck records a read acknowledgement; there is no reply (PROTOCOL.md §4.6).
+func (s *Service) readAck(ctx context.Context, req *pb.IMMsgDataReadAck) (proto.Message, error) {
+	err := s.store.MarkRead(ctx, req.GetUserId(), state.SessionType(req.GetSessionType()), req.GetSessionId(), req.GetMsgId())
+	if err != nil && !errors.Is(err, state.ErrNotFound) && !errors.Is(err, state.ErrInvalid) && !errors.Is(err, state.ErrNotMember) {
+		return nil, fmt.Errorf("dbproxy: read ack: %w", err)
+	}
+	return nil, nil
+}
+
+func (s *Service) setDeviceToken(ctx context.Context, req *pb.IMDeviceTokenReq) (proto.Message, error) {
+	err := s.store.SetDeviceToken(ctx, req.GetUserId(), state.ClientType(req.GetClientType()), req.GetDeviceToken())
+	if err != nil {
+		return nil, fmt.Errorf("dbproxy: device token of %d: %w", req.GetUserId(), err)
+	}
+	return &pb.IMDeviceTokenRsp{UserId: req.UserId, AttachData: req.AttachData}, nil
+}
+
+// quietHour reports whether iOS pushes of users with the push shield on are
+// held back at this time: 22:00–07:59 server local time (PROTOCOL.md §4.5).
+func quietHour(h int) bool { return h >= 22 || h <= 7 }
+
+// deviceTokens answers msg's push lookup (PROTOCOL.md §4.5): the tokens of
+// the listed users, with the badge count; iOS tokens of shielded users are
+// left out during quiet hours, tokens of unknown client kinds always.
+func (s *Service) deviceTokens(ctx context.Context, req *pb.IMGetDeviceTokenReq) (proto.Message, error) {
+	ts, err := s.store.DeviceTokens(ctx, req.GetUserId())
+	if err != nil {
+		return nil, fmt.Errorf("dbproxy: device tokens: %w", err)
+	}
+	quiet := quietHour(s.now().Hour())
+	rsp := &pb.IMGetDeviceTokenRsp{AttachData: req.AttachData}
+	for _, t := range ts {
+		switch t.ClientType {
+		case state.ClientIOS:
+			if quiet && t.PushShield {
+				continue
+			}
+		case state.ClientAndroid:
+		default:
+			continue
+		}
+		if t.Token == "" {
+			continue
+		}
+		n, err := s.store.UnreadTotal(ctx, t.UserID)
+		if err != nil {
+			return nil, fmt.Errorf("dbproxy: badge of %d: %w", t.UserID, err)
+		}
+		rsp.UserTokenInfo = append(rsp.UserTokenInfo, &pb.UserTokenInfo{
+			UserId:    proto.Uint32(t.UserID),
+			UserType:  pb.ClientType(t.ClientType).Enum(),
+			Token:     proto.String(t.Token),
+			PushCount: proto.Uint32(n),
+			PushType:  proto.Uint32(1),
+		})
+	}
+	return rsp, nil
+}
+
+func (s *Service) setPushShield(ctx context.Context, req *pb.IMPushShieldReq) (proto.Message, error) {
+	rsp := &pb.IMPushShieldRsp{UserId: req.UserId, ResultCode: proto.Uint32(0), ShieldStatus: req.ShieldStatus, AttachData: req.AttachData}
+	if err := s.store.SetPushShield(ctx, req.GetUserId(), req.GetShieldStatus() != 0); err != nil {
+		rsp.ResultCode = proto.Uint32(1)
+		if errors.Is(err, state.ErrNotFound) {
+			return rsp, nil
+		}
+		return rsp, fmt.Errorf("dbproxy: push shield of %d: %w", req.GetUserId(), err)
+	}
+	return rsp, nil
+}
+
+func (s *Service) queryPushShield(ctx context.Context, req *pb.IMQueryPushShieldReq) (proto.Message, error) {
+	rsp := &pb.IMQueryPushShieldRsp{UserId: req.UserId, ResultCode: proto.Uint32(0), AttachData: req.AttachData}
+	on, err := s.store.PushShield(ctx, req.GetUserId())
+	if err != nil {
+		rsp.ResultCode = proto.Uint32(1)
+		if errors.Is(err, state.ErrNotFound) {
+			return rsp, nil
+		}
+		return rsp, fmt.Errorf("dbproxy: query push shield of %d: %w", req.GetUserId(), err)
+	}
+	rsp.ShieldStatus = proto.Uint32(b2u(on))
+	return rsp, nil
+}
+
+func b2u(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// normalGroups lists the user's fixed (type 1) groups with their versions,
+// newest first (PROTOCOL.md §4.10).
+func (s *Service) normalGroups(ctx context.Context, req *pb.IMNormalGroupListReq) (proto.Message, error) {
+	gs, err := s.store.UserGroups(ctx, req.GetUserId())
+	if err != nil {
+		return nil, fmt.Errorf("dbproxy: groups of %d: %w", req.GetUserId(), err)
+	}
+	rsp := &pb.IMNormalGroupListRsp{UserId: req.UserId, AttachData: req.AttachData}
+	for _, g := range gs {
+		if g.Type != state.GroupNormal || g.Status != 0 {
+			continue
+		}
+		rsp.GroupVersionList = append(rsp.GroupVersionList, &pb.GroupVersionInfo{GroupId: proto.Uint32(g.ID), Version: proto.Uint32(g.Version)})
+	}
+	return rsp, nil
+}
+
+// groupInfo returns the groups whose version is newer than the one asked for
+// (PROTOCOL.md §4.10), with their members. Unlike the reference it skips
+// deleted groups and reports the requester's own push shield.
+func (s *Service) groupInfo(ctx context.Context, req *pb.IMGroupInfoListReq) (proto.Message, error) {
+	rsp := &pb.IMGroupInfoListRsp{UserId: req.UserId, AttachData: req.AttachData}
+	uid := req.GetUserId()
+	for _, v := range req.GetGroupVersionList() {
+		g, err := s.store.Group(ctx, v.GetGroupId())
+		if err != nil {
+			if errors.Is(err, state.ErrNotFound) {
+				continue
+			}
+			return nil, fmt.Errorf("dbproxy: group %d: %w", v.GetGroupId(), err)
+		}
+		if g.Version <= v.GetVersion() || !g.Type.Valid() || g.Status != 0 {
+			continue
+		}
+		var shield uint32
+		for _, m := range g.Members {
+			if m.UserID == uid {
+				shield = b2u(m.Shield)
+			}
+		}
+		rsp.GroupInfoList = append(rsp.GroupInfoList, &pb.GroupInfo{
+			GroupId:         proto.Uint32(g.ID),
+			Version:         proto.Uint32(g.Version),
+			GroupName:       proto.String(g.Name),
+			GroupAvatar:     proto.String(g.Avatar),
+			GroupCreatorId:  proto.Uint32(g.Creator),
+			GroupType:       pb.GroupType(g.Type).Enum(),
+			ShieldStatus:    proto.Uint32(shield),
+			GroupMemberList: g.MemberIDs(),
+		})
+	}
+	return rsp, nil
+}
+
+func (s *Service) createGroup(ctx context.Context, req *pb.IMGroupCreateReq) (proto.Message, error) {
+	rsp := &pb.IMGroupCreateRsp{UserId: req.UserId, ResultCode: proto.Uint32(1), GroupName: proto.String(req.GetGroupName()), AttachData: req.AttachData}
+	g, err := s.store.CreateGroup(ctx, state.NewGroup{
+		Name:    req.GetGroupName(),
+		Avatar:  req.GetGroupAvatar(),
+		Creator: req.GetUserId(),
+		Type:    state.GroupType(req.GetGroupType()),
+		Members: req.GetMemberIdList(),
+	})
+	if err != nil {
+		if errors.Is(err, state.ErrInvalid) {
+			return rsp, nil
+		}
+		return rsp, fmt.Errorf("dbproxy: create group %q: %w", req.GetGroupName(), err)
+	}
+	rsp.ResultCode, rsp.GroupId, rsp.UserIdList = proto.Uint32(0), proto.Uint32(g.ID), g.MemberIDs()
+	return rsp, nil
+}
+
+// changeMembers adds or removes members (PROTOCOL.md §4.10). Requester 0 (the
+// HTTP API) may always; anyone may add to a temporary group; everything else
+// is for the creator. Unknown groups are dropped without a reply. Unlike the
+// reference, adding only existing members succeeds with nothing changed.
+func (s *Service) changeMembers(ctx context.Context, req *pb.IMGroupChangeMemberReq) (proto.Message, error) {
+	gid, uid, op := req.GetGroupId(), req.GetUserId(), req.GetChangeType()
+	g, err := s.store.Group(ctx, gid)
+	if err != nil {
+		if errors.Is(err, state.ErrNotFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("dbproxy: change members of %d: %w", gid, err)
+	}
+	rsp := &pb.IMGroupChangeMemberRsp{UserId: req.UserId, ChangeType: req.ChangeType, ResultCode: proto.Uint32(1), GroupId: req.GroupId, AttachData: req.AttachData}
+	allowed := uid == 0 || uid == g.Creator || (op == pb.GroupModifyType_GROUP_MODIFY_TYPE_ADD && g.Type == state.GroupTemp)
+	if !allowed || g.Status != 0 {
+		return rsp, nil
+	}
+	after, changed, err := s.store.ChangeMembers(ctx, gid, state.ModifyType(op), req.GetMemberIdList())
+	if err != nil {
+		if errors.Is(err, state.ErrInvalid) || errors.Is(err, state.ErrNotFound) {
+			return rsp, nil
+		}
+		return rsp, fmt.Errorf("dbproxy: change members of %d: %w", gid, err)
+	}
+	rsp.ResultCode = proto.Uint32(0)
+	rsp.CurUserIdList, rsp.ChgUserIdList = after.MemberIDs(), changed
+	return rsp, nil
+}
+
+func (s *Service) groupShield(ctx context.Context, req *pb.IMGroupShieldReq) (proto.Message, error) {
+	rsp := &pb.IMGroupShieldRsp{UserId: req.UserId, GroupId: req.GroupId, ResultCode: proto.Uint32(0), AttachData: req.AttachData}
+	err := s.store.SetGroupShield(ctx, req.GetGroupId(), req.GetUserId(), req.GetShieldStatus() != 0)
+	switch {
+	case err == nil:
+		return rsp, nil
+	case errors.Is(err, state.ErrNotFound):
+		return nil, nil // unknown group: no reply, as the reference
+	case errors.Is(err, state.ErrNotMember):
+		rsp.ResultCode = proto.Uint32(1)
+		return rsp, nil
+	default:
+		rsp.ResultCode = proto.Uint32(1)
+		return rsp, fmt.Errorf("dbproxy: group shield: %w", err)
+	}
+}
+
+// groupGetShield answers msg's group-push lookup: each asked member's shield
+// flag for the group (0 for non-members and unknown groups).
+func (s *Service) groupGetShield(ctx context.Context, req *pb.IMGroupGetShieldReq) (proto.Message, error) {
+	gid := req.GetGroupId()
+	shield := map[uint32]bool{}
+	g, err := s.store.Group(ctx, gid)
+	switch {
+	case err == nil:
+		for _, m := range g.Members {
+			shield[m.UserID] = m.Shield
+		}
+	case errors.Is(err, state.ErrNotFound):
+	default:
+		return nil, fmt.Errorf("dbproxy: group %d shields: %w", gid, err)
+	}
+	rsp := &pb.IMGroupGetShieldRsp{GroupId: req.GroupId, AttachData: req.AttachData}
+	for _, uid := range req.GetUserId() {
+		rsp.ShieldStatusList = append(rsp.ShieldStatusList, &pb.ShieldStatus{
+			UserId:       proto.Uint32(uid),
+			GroupId:      proto.Uint32(gid),
+			ShieldStatus: proto.Uint32(b2u(shield[uid])),
+		})
+	}
+	return rsp, nil
+}
+
+func (s *Service) offlineFiles(ctx context.Context, req *pb.IMFileHasOfflineReq) (proto.Message, error) {
+	fs, err := s.store.OfflineFiles(ctx, req.GetUserId())
+	if err != nil {
+		return nil, fmt.Errorf("dbproxy: offline files of %d: %w", req.GetUserId(), err)
+	}
+	rsp := &pb.IMFileHasOfflineRsp{UserId: req.UserId, AttachData: req.AttachData}
+	for _, f := range fs {
+		rsp.OfflineFileList = append(rsp.OfflineFileList, &pb.OfflineFileInfo{
+			FromUserId: proto.Uint32(f.From),
+			TaskId:     proto.String(f.TaskID),
+			FileName:   proto.String(f.Name),
+			FileSize:   proto.Uint32(f.Size),
+		})
+	}
+	return rsp, nil
+}
+
+func (s *Service) addOfflineFile(ctx context.Context, req *pb.IMFileAddOfflineReq) (proto.Message, error) {
+	err := s.store.AddOfflineFile(ctx, state.OfflineFile{
+		From:   req.GetFromUserId(),
+		To:     req.GetToUserId(),
+		TaskID: req.GetTaskId(),
+		Name:   req.GetFileName(),
+		Size:   req.GetFileSize(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dbproxy: add offline file %q: %w", req.GetTaskId(), err)
+	}
+	return nil, nil
+}
+
+func (s *Service) delOfflineFile(ctx context.Context, req *pb.IMFileDelOfflineReq) (proto.Message, error) {
+	err := s.store.DeleteOfflineFile(ctx, req.GetFromUserId(), req.GetToUserId(), req.GetTaskId())
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		return nil, fmt.Errorf("dbproxy: delete offline file %q: %w", req.GetTaskId(), err)
+	}
+	return nil, nil
+}

@@ -1,0 +1,108 @@
+package dbproxy
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"teamtalk/netloop"
+	"teamtalk/wire"
+)
+
+// linkHandler is the netloop.Handler of the proxy's accepted links. Its
+// methods run on a loop goroutine: they decode and queue, never touch the
+// store.
+type linkHandler Service
+
+// OnOpen remembers when the link opened (the heartbeat clock starts there).
+func (h *linkHandler) OnOpen(c *netloop.Conn) {
+	c.SetContext(time.Now())
+	h.log.Info("dbproxy: link open", "conn", c.ID(), "remote", c.RemoteAddr())
+}
+
+// OnClose logs the link's end.
+func (h *linkHandler) OnClose(c *netloop.Conn, err error) {
+	h.log.Info("dbproxy: link closed", "conn", c.ID(), "remote", c.RemoteAddr(), "err", err)
+}
+
+// OnFrame decodes one request and queues it on the worker pool.
+func (h *linkHandler) OnFrame(c *netloop.Conn, frame []byte) {
+	(*Service)(h).onFrame(c.ID(), frame)
+}
+
+func (s *Service) onFrame(conn netloop.ConnID, frame []byte) {
+	hdr := wire.ParseHeader(frame)
+	switch hdr.CommandID {
+	case cmdHeartbeat, cmdStopReceive:
+		return // the idle clock was reset by the read; db never echoes
+	}
+	hd := s.handlers[hdr.CommandID]
+	if hd == nil {
+		s.unknownCmds.Add(1)
+		if ok, n := s.unknownLog.allow(); ok {
+			s.log.Warn("dbproxy: unknown command dropped", "cmd", hdr.CommandID, "conn", conn, "suppressed", n)
+		}
+		return
+	}
+	_, req, err := wire.DecodeFrame(frame)
+	if err != nil {
+		s.badBodies.Add(1)
+		hd.errors.Add(1)
+		if ok, n := s.badLog.allow(); ok {
+			s.log.Warn("dbproxy: bad body dropped", "cmd", hd.name, "conn", conn, "err", err, "suppressed", n)
+		}
+		return
+	}
+	hd.requests.Add(1)
+	j := &job{conn: conn, hdr: hdr, h: hd, req: req, arrived: time.Now()}
+	var key uint64
+	if hd.key != nil {
+		key = hd.key(req)
+	}
+	if !s.pool.submit(j, key, hd.key != nil) {
+		s.overloads.Add(1)
+		hd.errors.Add(1)
+		if ok, n := s.overLog.allow(); ok {
+			s.log.Warn("dbproxy: queue full, request dropped", "cmd", hd.name, "conn", conn, "suppressed", n)
+		}
+	}
+}
+
+// run executes one job on a worker and writes its reply on the link it came
+// from.
+func (s *Service) run(ctx context.Context, j *job) {
+	rep, err := j.h.fn(s, ctx, j.req)
+	if err != nil {
+		j.h.errors.Add(1)
+		s.logErr("dbproxy: request failed", err, "cmd", j.h.name, "conn", j.conn)
+	}
+	if rep != nil && j.h.reply != 0 {
+		frame, err := wire.Marshal(j.hdr.Reply(j.h.reply), rep)
+		if err != nil {
+			j.h.errors.Add(1)
+			s.logErr("dbproxy: encode reply", err, "cmd", j.h.name)
+		} else if g := s.grp.Load(); g != nil {
+			if err := g.Write(j.conn, frame); err != nil && !errors.Is(err, netloop.ErrClosed) {
+				s.logErr("dbproxy: write reply", err, "cmd", j.h.name, "conn", j.conn)
+			}
+		}
+	}
+	us := uint64(time.Since(j.arrived).Microseconds())
+	j.h.latencyUS.Add(us)
+	for {
+		m := j.h.maxUS.Load()
+		if us <= m || j.h.maxUS.CompareAndSwap(m, us) {
+			break
+		}
+	}
+	if h := s.latencyVec(); h != nil {
+		h.WithLabelValues(j.h.name).Observe(time.Since(j.arrived).Seconds())
+	}
+}
+
+// logErr logs a failure, at most one line per second.
+func (s *Service) logErr(msg string, err error, args ...any) {
+	if ok, n := s.errLog.allow(); ok {
+		s.log.Error(msg, append(args, "err", err, "suppressed", n)...)
+	}
+}
