@@ -73,6 +73,10 @@ type Service interface {
 // anything (no listening, no goroutines): Run does that.
 type Constructor func(Deps) (Service, error)
 
+// NOTE for service authors: the constructor table that used to be
+// daemons.Builtin() is builtin.Table() in package teamtalk/daemons/builtin
+// (here it would be an import cycle). Add your service's one entry there.
+
 // Table maps a service kind (one of config.ServiceNames) to its constructor.
 type Table map[string]Constructor
 
