@@ -20,11 +20,7 @@ func (s *Service) onFileConfirmed(l *link.Link) {
 func (s *Service) onFileClosed(l *link.Link, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for id := range s.fileIPs {
-		if id == l.ID() || l.ID() == 0 {
-			delete(s.fileIPs, id)
-		}
-	}
+	delete(s.fileIPs, l)
 }
 
 // pickFile returns a random usable file link that told us its addresses.
@@ -38,7 +34,7 @@ func (s *Service) pickFile() (*link.Link, []*pb.IpAddr) {
 	defer s.mu.Unlock()
 	var ok []*link.Link
 	for _, l := range ls {
-		if s.fileIPs[l.ID()] != nil {
+		if s.fileIPs[l] != nil {
 			ok = append(ok, l)
 		}
 	}
@@ -46,7 +42,7 @@ func (s *Service) pickFile() (*link.Link, []*pb.IpAddr) {
 	if l == nil {
 		return nil, nil
 	}
-	return l, s.fileIPs[l.ID()]
+	return l, s.fileIPs[l]
 }
 
 func randomLinkOf(ls []*link.Link) *link.Link {
@@ -67,7 +63,7 @@ func (s *Service) onFileFrame(l *link.Link, f []byte) {
 	switch h.CommandID {
 	case cmdFileIPRsp:
 		s.mu.Lock()
-		s.fileIPs[l.ID()] = m.(*pb.IMFileServerIPRsp).GetIpAddrList()
+		s.fileIPs[l] = m.(*pb.IMFileServerIPRsp).GetIpAddrList()
 		s.mu.Unlock()
 	case cmdFileTransferRsp:
 		s.onFileTransfer(h, m.(*pb.IMFileTransferRsp), l)
@@ -133,7 +129,7 @@ func (s *Service) onFileTransfer(h wire.Header, m *pb.IMFileTransferRsp, l *link
 		return
 	}
 	s.mu.Lock()
-	ips := s.fileIPs[l.ID()]
+	ips := s.fileIPs[l]
 	s.mu.Unlock()
 	s.writeClient(netloop.ConnID(d.Handle), frame(h.Reply(cmdFileRes), &pb.IMFileRsp{
 		ResultCode: m.ResultCode, FromUserId: m.FromUserId, ToUserId: m.ToUserId,

@@ -71,7 +71,7 @@ type Service struct {
 	login    *link.Pool
 	file     *link.Pool
 	push     *link.Pool
-	fileIPs  map[netloop.ConnID][]*pb.IpAddr
+	fileIPs  map[*link.Link][]*pb.IpAddr // the file links' client addresses
 	hostname string
 }
 
@@ -91,7 +91,7 @@ func New(d daemons.Deps) (daemons.Service, error) {
 		log:      log,
 		rl:       newRateLog(time.Second),
 		reg:      newRegistry(),
-		fileIPs:  map[netloop.ConnID][]*pb.IpAddr{},
+		fileIPs:  map[*link.Link][]*pb.IpAddr{},
 		hostname: host,
 	}, nil
 }

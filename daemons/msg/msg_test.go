@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"log/slog"
+	"net"
 	"testing"
 	"time"
 
@@ -243,9 +244,8 @@ func TestP2PMessageAckDeliverySync(t *testing.T) {
 	if g := alicePC.expect(cmdMsgAck); g.h.Seq != 779 || g.m.(*pb.IMMsgDataAck).GetMsgId() != 2 {
 		t.Fatalf("second ack seq %d %v", g.h.Seq, g.m)
 	}
-	if e.counter("msg_acks") < 2 || e.counter(ctlapiMsgs) < 2 {
-		t.Fatalf("counters %v", e.svc.Status().Counters)
-	}
+	e.waitCounter(t, "msg_acks", 2)
+	e.waitCounter(t, ctlapiMsgs, 2)
 }
 
 const ctlapiMsgs = "msgs_total"
@@ -491,5 +491,46 @@ func TestDecryptMsg(t *testing.T) {
 	}
 	if _, err := decryptMsg(key, "plain hello"); err == nil {
 		t.Fatal("plain text decrypted")
+	}
+}
+
+func TestFileRequest(t *testing.T) {
+	file := newFakePeer(t, func(p *fakePeer, c net.Conn, g got) {
+		switch q := g.m.(type) {
+		case *pb.IMFileServerIPReq:
+			reply(c, g.h.Reply(cmdFileIPRsp), &pb.IMFileServerIPRsp{IpAddrList: []*pb.IpAddr{{Ip: proto.String("10.0.0.9"), Port: proto.Uint32(8600)}}})
+		case *pb.IMFileTransferReq:
+			reply(c, g.h.Reply(cmdFileTransferRsp), &pb.IMFileTransferRsp{
+				ResultCode: proto.Uint32(0), FromUserId: q.FromUserId, ToUserId: q.ToUserId, FileName: q.FileName,
+				FileSize: q.FileSize, TaskId: proto.String("task-1"), TransMode: q.TransMode, AttachData: q.AttachData,
+			})
+		}
+	})
+	e := startEnv(t, func(c *config.Config) { c.Msg.File = []string{file.addr()} })
+	file.waitFor(cmdFileIPReq, nil)
+	a := dialClient(t, e.addr)
+	a.login("alice", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
+	b := dialClient(t, e.addr)
+	b.login("bob", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
+	deadline := time.Now().Add(10 * time.Second)
+	for l, _ := e.svc.pickFile(); l == nil; l, _ = e.svc.pickFile() {
+		if time.Now().After(deadline) {
+			t.Fatal("file link has no addresses")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	a.send(cmdFileReq, 31, &pb.IMFileReq{
+		FromUserId: proto.Uint32(9), ToUserId: proto.Uint32(2), FileName: proto.String("f.txt"),
+		FileSize: proto.Uint32(10), TransMode: pb.TransferFileType_FILE_TYPE_ONLINE.Enum(),
+	})
+	g := a.expect(cmdFileRes)
+	r := g.m.(*pb.IMFileRsp)
+	if g.h.Seq != 31 || r.GetResultCode() != 0 || r.GetTaskId() != "task-1" || r.GetFromUserId() != 1 ||
+		len(r.GetIpAddrList()) != 1 || r.GetIpAddrList()[0].GetIp() != "10.0.0.9" {
+		t.Fatalf("file rsp seq %d %v", g.h.Seq, r)
+	}
+	n := b.expect(cmdFileNotify).m.(*pb.IMFileNotify)
+	if n.GetTaskId() != "task-1" || n.GetFromUserId() != 1 || n.GetOfflineReady() != 0 {
+		t.Fatalf("file notify %v", n)
 	}
 }
