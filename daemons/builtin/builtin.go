@@ -7,14 +7,18 @@ package builtin
 import (
 	"teamtalk/appliance/config"
 	"teamtalk/daemons"
+	"teamtalk/daemons/dbproxy"
 	"teamtalk/daemons/login"
+	"teamtalk/daemons/msg"
 	"teamtalk/daemons/route"
 )
 
 // Table returns the constructors of the services built into teamtalkd.
 func Table() daemons.Table {
 	return daemons.Table{
-		config.Route: route.New,
-		config.Login: login.New,
+		config.DBProxy: dbproxy.New,
+		config.Route:   route.New,
+		config.Login:   login.New,
+		config.Msg:     msg.New,
 	}
 }
