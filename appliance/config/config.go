@@ -193,6 +193,9 @@ type MySQL struct {
 // Metrics configures the Prometheus endpoint.
 type Metrics struct {
 	Listen string `toml:"listen"` // empty: no endpoint
+	// Pprof serves net/http/pprof under /debug/pprof/ on the same address.
+	// Off by default: profiles expose internals and cost CPU while taken.
+	Pprof bool `toml:"pprof"`
 }
 
 // Default returns the built-in configuration: every service on 127.0.0.1 with
