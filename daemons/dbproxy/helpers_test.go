@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,9 +31,9 @@ type fixture struct {
 	stop  func() // cancels Run and waits for it
 }
 
-type fixtureOpt func(*config.Config)
-
-func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
+// newFixture starts a proxy; opts are func(*config.Config) (applied before
+// New) or func(*Service) (applied before Run).
+func newFixture(t testing.TB, opts ...any) *fixture {
 	t.Helper()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "im.db"), boltstore.Options{NoSync: true})
 	if err != nil {
@@ -42,7 +43,9 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	cfg.DBProxy.Listen = "127.0.0.1:0"
 	cfg.DBProxy.Workers = 4
 	for _, o := range opts {
-		o(cfg)
+		if o, ok := o.(func(*config.Config)); ok {
+			o(cfg)
+		}
 	}
 	svc, err := newService(daemons.Deps{
 		Name:   "dbproxy",
@@ -54,6 +57,11 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	})
 	if err != nil {
 		t.Fatalf("new: %v", err)
+	}
+	for _, o := range opts {
+		if o, ok := o.(func(*Service)); ok {
+			o(svc)
+		}
 	}
 	f := &fixture{t: t, svc: svc, store: st}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -258,4 +266,22 @@ func textMsg(from, to uint32, typ pb.MsgType, data string) *pb.IMMsgData {
 		MsgData:     []byte(data),
 		AttachData:  handleAttach(7),
 	}
+}
+
+// clock is a settable time source for the limiter and quiet hours.
+type clock struct{ ns atomic.Int64 }
+
+func newClock(t time.Time) *clock {
+	c := &clock{}
+	c.set(t)
+	return c
+}
+
+func (c *clock) set(t time.Time)         { c.ns.Store(t.UnixNano()) }
+func (c *clock) add(d time.Duration)     { c.ns.Add(int64(d)) }
+func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) install() func(*Service) { return func(s *Service) { s.now = c.now } }
+
+func depsWithoutStore() daemons.Deps {
+	return daemons.Deps{Name: "dbproxy", Kind: config.DBProxy, Config: config.Default()}
 }
