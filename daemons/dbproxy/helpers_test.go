@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,11 +32,17 @@ type fixture struct {
 	stop  func() // cancels Run and waits for it
 }
 
+// durableOpt makes a fixture's store fsync its commits (tests skip fsync).
+type durableOpt struct{}
+
+var durable = durableOpt{}
+
 // newFixture starts a proxy; opts are func(*config.Config) (applied before
 // New) or func(*Service) (applied before Run).
 func newFixture(t testing.TB, opts ...any) *fixture {
 	t.Helper()
-	st, err := boltstore.Open(filepath.Join(t.TempDir(), "im.db"), boltstore.Options{NoSync: true})
+	noSync := !slices.Contains(opts, any(durable))
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "im.db"), boltstore.Options{NoSync: noSync})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
