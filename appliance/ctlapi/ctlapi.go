@@ -199,6 +199,7 @@ type Status struct {
 	Socket     string            `json:"socket,omitempty"`
 	Services   []ServiceSummary  `json:"services"`
 	Addresses  map[string]string `json:"addresses,omitempty"` // "svc.role" → bound address
+	Metrics    string            `json:"metrics,omitempty"`   // bound address of /metrics; empty when disabled
 	Counters   CounterSample     `json:"counters"`            // the latest sample
 }
 

@@ -33,7 +33,22 @@ type Backend interface {
 	Events(since uint64, limit int) ([]ctlapi.Event, error)
 	History(limit int) ([]ctlapi.CounterSample, error)
 	Snapshot() ctlapi.Snapshot
+
+	// The admin endpoints over the IM store (ctlapi.PathUsers and below).
+	Users(ctx context.Context) ([]ctlapi.User, error)
+	AddUser(ctx context.Context, req ctlapi.UserAdd) (ctlapi.User, error)
+	SetUser(ctx context.Context, name string, req ctlapi.UserSet) (ctlapi.User, error)
+	SetPassword(ctx context.Context, name string, req ctlapi.PasswordSet) (ctlapi.User, error)
+	ImportUsers(ctx context.Context, req ctlapi.UserImport) (ctlapi.ImportResult, error)
+	Departs(ctx context.Context) ([]ctlapi.Depart, error)
+	AddDepart(ctx context.Context, req ctlapi.DepartAdd) (ctlapi.Depart, error)
 }
+
+// Request body limits: one object, and an import of many users.
+const (
+	maxBody       = 1 << 16
+	maxImportBody = 64 << 20
+)
 
 // MaxSocketPath is the longest unix socket path Linux accepts (sun_path is
 // 108 bytes including the terminating NUL).
@@ -128,6 +143,7 @@ func (s *Server) Handler() http.Handler {
 		res, err := s.b.Kick(r.Context(), req)
 		s.reply(w, res, err)
 	})
+	s.admin(mux)
 	mux.HandleFunc("GET "+ctlapi.PathWatch, s.watch)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, ctlapi.NotFound("no such endpoint: %s %s", r.Method, r.URL.Path))

@@ -4,8 +4,9 @@
 //
 // Flags may appear anywhere on the line. Commands: status, services,
 // restart SERVICE, msgservers, sockets, timers, online, kick USER, events,
-// tui. Exit status is 0 on success, 1 with a one-line reason on failure and 2
-// on a usage error.
+// tui, and the admin commands of two words: user add|list|passwd|set|import,
+// depart add|list. Exit status is 0 on success, 1 with a one-line reason on
+// failure and 2 on a usage error.
 package main
 
 import (
@@ -37,20 +38,31 @@ type env struct {
 	json bool
 	out  io.Writer
 	args []string // positional arguments after the command name
+	fs   *flag.FlagSet
+}
+
+// flag returns the value of a command flag.
+func (e *env) flag(name string) string { return e.fs.Lookup(name).Value.String() }
+
+// given reports whether a flag was set on the command line.
+func (e *env) given(name string) bool {
+	set := false
+	e.fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // command is one entry of the command table; adding a command is one entry.
 type command struct {
-	name  string
+	name  string // one word, or two ("user add")
 	args  string // usage of the positional arguments
 	help  string
 	nargs int                 // exact positional count, or -1 for any
-	flags func(*flag.FlagSet) // its own flags, if any
+	flags func(*flag.FlagSet) // registers its own flags, read with env.flag
 	run   func(context.Context, *env) error
 }
 
 func commands() []command {
-	return []command{
+	return append([]command{
 		{name: "status", help: "the appliance's summary", run: cmdStatus},
 		{name: "services", help: "every service with its state and addresses", run: cmdServices},
 		{name: "restart", args: "SERVICE", nargs: 1, help: "restart a service now", run: cmdRestart},
@@ -63,7 +75,7 @@ func commands() []command {
 		{name: "tui", help: "the live console", run: func(context.Context, *env) error {
 			return errors.New("the console (ttctl tui) is not available yet in this build")
 		}},
-	}
+	}, adminCommands()...)
 }
 
 func usage(w io.Writer) {
@@ -74,6 +86,95 @@ func usage(w io.Writer) {
 		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.help)
 	}
 	tw.Flush()
+}
+
+// newFlagSet returns the flags of cmd (nil: only the global ones).
+func newFlagSet(cmd *command) *flag.FlagSet {
+	fs := flag.NewFlagSet("ttctl", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.String("socket", "", "control socket (default "+ctlclient.InstalledSocket+" if present, else "+ctlclient.DevSocket+")")
+	fs.Bool("json", false, "print JSON instead of tables")
+	if cmd != nil && cmd.flags != nil {
+		cmd.flags(fs)
+	}
+	return fs
+}
+
+// valueFlags returns the names of every flag, of any command, that takes a
+// value (is not boolean), so the command's words can be found before its
+// flags are known: in "ttctl -depart 3 user add bob", 3 is a value.
+func valueFlags(cmds []command) map[string]bool {
+	out := map[string]bool{}
+	for i := range cmds {
+		newFlagSet(&cmds[i]).VisitAll(func(f *flag.Flag) {
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+				out[f.Name] = true
+			}
+		})
+	}
+	return out
+}
+
+// words returns the first two positional words of args.
+func words(cmds []command, args []string) []string {
+	takesValue := valueFlags(cmds)
+	var out []string
+	for i := 0; i < len(args) && len(out) < 2; i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i+1:min(len(args), i+1+2-len(out))]...)
+		}
+		if name, ok := strings.CutPrefix(a, "-"); ok && a != "-" {
+			name = strings.TrimPrefix(name, "-")
+			if !strings.Contains(name, "=") && takesValue[name] {
+				i++ // its value is the next word
+			}
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// isGroup reports whether word starts two-word commands ("user").
+func isGroup(cmds []command, word string) bool {
+	for _, c := range cmds {
+		if strings.HasPrefix(c.name, word+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+// subcommands lists the second words of a group's commands.
+func subcommands(cmds []command, group string) []string {
+	var out []string
+	for _, c := range cmds {
+		if sub, ok := strings.CutPrefix(c.name, group+" "); ok {
+			out = append(out, sub)
+		}
+	}
+	return out
+}
+
+// lookup finds the command named by the first one or two words.
+func lookup(cmds []command, ws []string) *command {
+	if len(ws) == 0 {
+		return nil
+	}
+	name := ws[0]
+	if isGroup(cmds, ws[0]) {
+		if len(ws) < 2 {
+			return nil
+		}
+		name += " " + ws[1]
+	}
+	for i := range cmds {
+		if cmds[i].name == name {
+			return &cmds[i]
+		}
+	}
+	return nil
 }
 
 // parseAnywhere parses flags wherever they appear and returns the positionals.
@@ -96,32 +197,12 @@ func parseAnywhere(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	// Find the command name first (the first non-flag word) so its flags can be registered.
-	var cmd *command
+	// Find the command first (its one or two words) so its flags can be registered.
 	cmds := commands()
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "-socket" || a == "--socket" {
-			i++ // its value is the next word
-			continue
-		}
-		if strings.HasPrefix(a, "-") {
-			continue
-		}
-		for i := range cmds {
-			if cmds[i].name == a {
-				cmd = &cmds[i]
-			}
-		}
-		break
-	}
-	fs := flag.NewFlagSet("ttctl", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	socket := fs.String("socket", "", "control socket (default "+ctlclient.InstalledSocket+" if present, else "+ctlclient.DevSocket+")")
-	asJSON := fs.Bool("json", false, "print JSON instead of tables")
-	if cmd != nil && cmd.flags != nil {
-		cmd.flags(fs)
-	}
+	cmd := lookup(cmds, words(cmds, args))
+	fs := newFlagSet(cmd)
+	socket := fs.Lookup("socket").Value.(flag.Getter)
+	asJSON := fs.Lookup("json").Value.(flag.Getter)
 	pos, err := parseAnywhere(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		usage(stdout)
@@ -137,16 +218,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if cmd == nil {
-		fmt.Fprintf(stderr, "ttctl: unknown command %q\n", pos[0])
+		name := pos[0]
+		if isGroup(cmds, pos[0]) {
+			if len(pos) == 1 {
+				fmt.Fprintf(stderr, "ttctl: %s: give one of: %s\n", name, strings.Join(subcommands(cmds, name), ", "))
+				return 2
+			}
+			name += " " + pos[1]
+		}
+		fmt.Fprintf(stderr, "ttctl: unknown command %q\n", name)
 		usage(stderr)
 		return 2
 	}
-	pos = pos[1:]
+	pos = pos[len(strings.Fields(cmd.name)):]
 	if cmd.nargs >= 0 && len(pos) != cmd.nargs {
 		fmt.Fprintf(stderr, "ttctl: usage: ttctl %s %s\n", cmd.name, cmd.args)
+		if cmd.flags != nil {
+			own := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+			own.SetOutput(stderr)
+			cmd.flags(own)
+			own.PrintDefaults()
+		}
 		return 2
 	}
-	e := &env{c: &ctlclient.Client{Socket: *socket}, json: *asJSON, out: stdout, args: pos}
+	e := &env{c: &ctlclient.Client{Socket: socket.Get().(string)}, json: asJSON.Get().(bool), out: stdout, args: pos, fs: fs}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := cmd.run(ctx, e); err != nil {
