@@ -49,14 +49,19 @@ proto: ## regenerate wire/pb from its .proto files (needs protoc)
 	cd wire/pb && protoc --plugin=protoc-gen-go=../../$(BIN)/protoc-gen-go \
 	  --go_out=. --go_opt=paths=source_relative *.proto
 
-dist: ## static release tarballs for linux/amd64 and linux/arm64 in ./dist
-	@mkdir -p dist
-	@set -e; for arch in amd64 arm64; do \
-	  d=dist/teamtalk-$(VERSION)-linux-$$arch; rm -rf $$d; mkdir -p $$d/bin $$d/systemd; \
-	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$d/bin/ ./cmd/...; \
-	  cp -r systemd/. $$d/systemd/; cp README.md $$d/; [ -f install.sh ] && cp install.sh $$d/ || true; \
-	  [ -f teamtalkd.example.toml ] && cp teamtalkd.example.toml $$d/ || true; \
-	  tar -C dist -czf $$d.tar.gz $$(basename $$d); echo "dist: $$d.tar.gz"; done
+DIST        ?= dist
+DIST_ARCHES ?= amd64 arm64
+DIST_FILES  := install.sh README.md teamtalkd.example.toml systemd/teamtalkd.service \
+               systemd/teamtalk.sysusers.conf systemd/teamtalk.tmpfiles.conf
+
+dist: ## static release tarballs (DIST_ARCHES, default amd64 arm64) + SHA256SUMS in ./dist
+	@set -e; mkdir -p $(DIST); for arch in $(DIST_ARCHES); do \
+	  name=teamtalk-$(VERSION)-linux-$$arch; d=$(DIST)/$$name; rm -rf $$d $$d.tar.gz; mkdir -p $$d/bin $$d/systemd; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$d/bin/ ./cmd/teamtalkd ./cmd/ttctl; \
+	  for f in $(DIST_FILES); do install -m $$( [ -x $$f ] && echo 755 || echo 644 ) $$f $$d/$$f; done; \
+	  tar -C $(DIST) --owner=0 --group=0 --numeric-owner -czf $$d.tar.gz $$name; rm -rf $$d; \
+	  echo "dist: $$d.tar.gz"; done; \
+	  cd $(DIST) && sha256sum teamtalk-$(VERSION)-linux-*.tar.gz > SHA256SUMS
 
 clean: ## remove build outputs (keeps ./var)
 	rm -rf $(BIN) dist
