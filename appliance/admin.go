@@ -175,6 +175,9 @@ func (s *Supervisor) AddUser(ctx context.Context, req ctlapi.UserAdd) (ctlapi.Us
 		Name: req.Name, Password: req.Password, Nick: nick, Sex: req.Sex, Phone: req.Phone,
 		Email: req.Email, Avatar: req.Avatar, DepartID: dep,
 	})
+	if errors.Is(err, state.ErrExists) {
+		return ctlapi.User{}, ctlapi.Errorf(http.StatusConflict, "user %q already exists (ttctl user passwd or user set change it)", req.Name)
+	}
 	if err != nil {
 		return ctlapi.User{}, storeErr(fmt.Sprintf("add user %q", req.Name), err)
 	}

@@ -15,7 +15,9 @@ import (
 
 	"teamtalk/appliance"
 	"teamtalk/appliance/appliancetest"
+	"teamtalk/appliance/config"
 	"teamtalk/appliance/ctlserver"
+	"teamtalk/state"
 	"teamtalk/state/records"
 )
 
@@ -25,7 +27,13 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // API on a socket in a temp dir, and returns the socket path.
 func live(t *testing.T) (string, string) {
 	t.Helper()
-	dir := t.TempDir()
+	return liveWith(t, t.TempDir(), nil, nil)
+}
+
+// liveWith is live with an IM store (nil: none) and a config edit (nil: none)
+// in dir.
+func liveWith(t *testing.T, dir string, store state.Store, edit func(*config.Config)) (string, string) {
+	t.Helper()
 	rec, err := records.Open(filepath.Join(dir, "appliance.db"), records.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +42,11 @@ func live(t *testing.T) (string, string) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sock := filepath.Join(dir, "t.sock")
 	fakes := &appliancetest.Fakes{}
-	sup, err := appliance.New(appliance.Options{Config: appliancetest.Config(dir), Table: fakes.Table("route", "msg"), Logger: log, Records: rec, Socket: sock})
+	cfg := appliancetest.Config(dir)
+	if edit != nil {
+		edit(cfg)
+	}
+	sup, err := appliance.New(appliance.Options{Config: cfg, Table: fakes.Table("route", "msg"), Logger: log, Records: rec, Socket: sock, Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
