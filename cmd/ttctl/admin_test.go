@@ -193,7 +193,7 @@ func TestAdminImport(t *testing.T) {
 	// Every bad row aborts the whole import and names its line.
 	bad := []struct {
 		name, body, want string
-		args           []string
+		args             []string
 	}{
 		{name: "duplicate in file", body: "new1\nnew2\nnew1\n", want: `line 3: user "new1" repeats line 1; nothing was imported`},
 		{name: "existing user", body: "new1\nuser0042\n", want: `line 2: user "user0042" already exists; nothing was imported`},
