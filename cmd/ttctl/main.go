@@ -72,9 +72,7 @@ func commands() []command {
 		{name: "online", help: "online users", run: cmdOnline},
 		{name: "kick", args: "USER", nargs: 1, help: "disconnect a user (numeric id)", run: cmdKick},
 		{name: "events", help: "recent lifecycle events", run: cmdEvents},
-		{name: "tui", help: "the live console", run: func(context.Context, *env) error {
-			return errors.New("the console (ttctl tui) is not available yet in this build")
-		}},
+		{name: "tui", help: "the live console", run: cmdTUI},
 	}, adminCommands()...)
 }
 
