@@ -18,7 +18,7 @@ import (
 func (s *Supervisor) Status() ctlapi.Status {
 	cfg := s.config()
 	s.mu.Lock()
-	ready, sample := s.ready, s.sample
+	ready, sample, metrics := s.ready, s.sample, s.metricsAddr
 	s.mu.Unlock()
 	st := ctlapi.Status{
 		Version:    Version,
@@ -31,6 +31,7 @@ func (s *Supervisor) Status() ctlapi.Status {
 		Services:   []ctlapi.ServiceSummary{},
 		Addresses:  s.addrs.All(),
 		Counters:   sample,
+		Metrics:    metrics,
 	}
 	for _, u := range s.units {
 		u.mu.Lock()

@@ -70,6 +70,8 @@ type Supervisor struct {
 	ready  bool
 	early  chan earlyFailure // failures before READY
 	sample ctlapi.CounterSample
+	// metricsAddr is the bound address of /metrics, once it listens.
+	metricsAddr string
 }
 
 type earlyFailure struct {
@@ -109,11 +111,6 @@ func New(opts Options) (*Supervisor, error) {
 			Name: "teamtalkd_service_restarts_total", Help: "Restarts of the service instance after a failure or by the operator.",
 		}, []string{"service"}),
 	}
-	for _, c := range []prometheus.Collector{s.up, s.restarts} {
-		if err := s.reg.Register(c); err != nil {
-			return nil, fmt.Errorf("appliance: register metrics: %w", err)
-		}
-	}
 	seen := map[string]bool{}
 	for _, in := range insts {
 		if in.Name == "" || seen[in.Name] {
@@ -146,6 +143,9 @@ func New(opts Options) (*Supervisor, error) {
 		}
 		s.units = append(s.units, u)
 	}
+	if err := s.registerMetrics(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -162,6 +162,16 @@ func (s *Supervisor) Addrs() *daemons.AddressBook { return s.addrs }
 func (s *Supervisor) Run(ctx context.Context, ready func()) error {
 	cfg := s.config()
 	s.event("", ctlapi.EventStarted, "teamtalkd "+Version+" starting")
+	ms, err := s.startMetrics()
+	if err != nil {
+		s.event("", ctlapi.EventFailed, err.Error())
+		return err
+	}
+	defer func() {
+		if err := ms.stop(); err != nil {
+			s.log.Error("metrics", "err", err)
+		}
+	}()
 	var started []*unit
 	fail := func(err error) error {
 		s.event("", ctlapi.EventFailed, err.Error())
@@ -213,7 +223,7 @@ func (s *Supervisor) Run(ctx context.Context, ready func()) error {
 	stopSampler()
 	<-samplerDone
 	s.log.Info("stopping", "timeout", cfg.Supervisor.StopTimeout)
-	err := s.stop(started)
+	err = s.stop(started)
 	s.event("", ctlapi.EventStopped, "teamtalkd stopped")
 	return err
 }

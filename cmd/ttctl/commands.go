@@ -48,6 +48,14 @@ func listen(m map[string]string) string {
 	return strings.Join(parts, " ")
 }
 
+// metricsURL is where /metrics is served, or "off".
+func metricsURL(addr string) string {
+	if addr == "" {
+		return "off"
+	}
+	return "http://" + addr + "/metrics"
+}
+
 func cmdStatus(ctx context.Context, e *env) error {
 	st, err := e.c.Status(ctx)
 	if err != nil {
@@ -67,6 +75,7 @@ func cmdStatus(ctx context.Context, e *env) error {
 		fmt.Fprintf(w, "config\t%s\n", dash(st.ConfigFile))
 		fmt.Fprintf(w, "data\t%s\n", st.DataDir)
 		fmt.Fprintf(w, "socket\t%s\n", dash(st.Socket))
+		fmt.Fprintf(w, "metrics\t%s\n", metricsURL(st.Metrics))
 		fmt.Fprintf(w, "services\t%d running of %d\n", running, len(st.Services))
 		fmt.Fprintf(w, "online\t%d\n", st.Counters.Online)
 		fmt.Fprintf(w, "msgs/s\t%.1f\n", st.Counters.MsgsPerSec)
