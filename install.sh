@@ -381,12 +381,14 @@ Stop what holds them or change the ports, then run install.sh again."
 		[ -n "$NO_START" ] || wait_ready
 	else
 		[ -n "$changed" ] && [ -n "$was_running" ] && warn "teamtalkd is running the old version: restart it"
-		info "installed; systemd is not running here, so teamtalkd was not started. Start it by hand:"
+		where=
+		[ -n "$ROOT" ] && where=" (inside $ROOT, e.g. with chroot)"
+		info "installed; systemd is not running here, so teamtalkd was not started. Start it by hand$where:"
 		info "  cd / && setpriv --reuid=$USER_NAME --regid=$USER_NAME --init-groups env RUNTIME_DIRECTORY=$RUN_DIR $BIN_DIR/teamtalkd -config $CONF_DIR/teamtalkd.toml"
 	fi
 	info "then: $BIN_DIR/ttctl status; $BIN_DIR/ttctl tui (the live console; as root or a member of group $USER_NAME)"
 	info "add the first user: $BIN_DIR/ttctl user add NAME -password PASSWORD"
-	info "config: $CONF_DIR/teamtalkd.toml (reload: systemctl reload teamtalkd); data: $DATA_DIR; uninstall: $UNINSTALL"
+	info "config: $CONF_DIR/teamtalkd.toml (reload: systemctl reload teamtalkd, or SIGHUP); data: $DATA_DIR; uninstall: $UNINSTALL"
 }
 
 wait_ready() {
