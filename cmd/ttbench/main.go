@@ -1,0 +1,77 @@
+// Command ttbench is the load generator of teamtalk: it speaks the TeamTalk
+// protocol (package client), so it measures our appliance or any
+// TeamTalk-compatible server. Scenarios: provision (create the bench users),
+// login (a connect+login storm), p2p (pairs of users chatting, every acked
+// message checked to arrive exactly once and in order), idle (logged-in users
+// heartbeating, with the server's RSS per connection) and table (a summary of
+// result lines). Each scenario prints a live progress line on stderr, then a
+// table and one JSON line on stdout.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: ttbench SCENARIO [flags]
+
+scenarios:
+  provision  create users PREFIX1..PREFIXN (control API, or -data for a stopped appliance)
+  login      connect+login storm: logins/s and latency
+  p2p        pairs of users chatting: msgs/s, ack latency, exactly-once in-order check
+  idle       N logged-in users heartbeating; server RSS per connection with -pid/-socket
+  wait       wait until the appliance on -socket is ready; print its bound addresses
+  table      print a summary table of JSON result lines (files or stdin)
+
+"ttbench SCENARIO -h" lists a scenario's flags.
+`
+
+// run is main without the process: it parses args, runs one scenario and
+// returns the exit code (0 ok, 1 failed or checks failed, 2 usage).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "provision":
+		err = runProvision(ctx, args[1:], stdout, stderr)
+	case "login":
+		err = runLogin(ctx, args[1:], stdout, stderr)
+	case "p2p":
+		err = runP2P(ctx, args[1:], stdout, stderr)
+	case "idle":
+		err = runIdle(ctx, args[1:], stdout, stderr)
+	case "wait":
+		err = runWait(ctx, args[1:], stdout, stderr)
+	case "table":
+		err = runTable(args[1:], os.Stdin, stdout)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "ttbench: unknown scenario %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case err == errUsage:
+		return 2
+	default:
+		fmt.Fprintf(stderr, "ttbench: %v\n", err)
+		return 1
+	}
+}
