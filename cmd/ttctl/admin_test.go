@@ -10,9 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"teamtalk/appliance/config"
 	"teamtalk/appliance/ctlapi"
+	"teamtalk/appliance/ctlclient"
+	"teamtalk/client"
+	"teamtalk/daemons/builtin"
 	"teamtalk/state"
 	"teamtalk/state/boltstore"
 )
@@ -27,7 +31,7 @@ func liveStore(t *testing.T) (string, string, state.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() }) // runs after the supervisor's cleanup (LIFO)
-	sock, dir := liveWith(t, dir, st, nil)
+	sock, dir := liveWith(t, dir, st, nil, nil)
 	return sock, dir, st
 }
 
@@ -144,6 +148,57 @@ func TestAdminPasswordLogsIn(t *testing.T) {
 	}
 	if _, err := st.CheckLogin(ctx, "alice", state.MD5Hex("new pass")); !errors.Is(err, state.ErrBadCredentials) {
 		t.Fatalf("login of a user who left = %v", err)
+	}
+}
+
+// TestAdminUserLogsInFromClient: a user added with ttctl logs in through the
+// real login, msg and dbproxy services with the Go client typing the same
+// plain password.
+func TestAdminUserLogsInFromClient(t *testing.T) {
+	dir := t.TempDir()
+	st, err := boltstore.Open(filepath.Join(dir, "im.db"), boltstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	sock, _ := liveWith(t, dir, st, builtin.Table(), func(c *config.Config) {
+		c.Services = []string{config.DBProxy, config.Route, config.Login, config.Msg}
+	})
+	if code, _, errs := ttctl(t, "user", "add", "alice", "-password", "123456", "-socket", sock); code != 0 {
+		t.Fatal(errs)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stat, err := (&ctlclient.Client{Socket: sock}).Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := client.Resolve(ctx, "http://"+stat.Addresses["login.http_listen"]+"/msg_server")
+	if err != nil {
+		t.Fatalf("resolve: %v", err)
+	}
+	tests := []struct {
+		name, typed string
+		ok          bool
+	}{
+		{name: "the password given to ttctl", typed: "123456", ok: true},
+		{name: "a wrong password", typed: "1234567", ok: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := client.Dial(ctx, info.Addr(), client.Options{DropEvents: true})
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			defer c.Close()
+			res, err := c.Login(ctx, "alice", tc.typed)
+			if tc.ok && (err != nil || res == nil) {
+				t.Fatalf("login: %v", err)
+			}
+			if !tc.ok && err == nil {
+				t.Fatal("login with a wrong password succeeded")
+			}
+		})
 	}
 }
 
@@ -269,7 +324,7 @@ func TestAdminNoStore(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sock, _ := liveWith(t, t.TempDir(), nil, func(c *config.Config) { c.Services = tc.services })
+			sock, _ := liveWith(t, t.TempDir(), nil, nil, func(c *config.Config) { c.Services = tc.services })
 			for _, args := range [][]string{{"user", "list"}, {"user", "add", "a", "-password", "x"}, {"depart", "list"}} {
 				code, _, errs := ttctl(t, append(args, "-socket", sock)...)
 				if code != 1 || !strings.Contains(errs, tc.want) {

@@ -17,6 +17,7 @@ import (
 	"teamtalk/appliance/appliancetest"
 	"teamtalk/appliance/config"
 	"teamtalk/appliance/ctlserver"
+	"teamtalk/daemons"
 	"teamtalk/state"
 	"teamtalk/state/records"
 )
@@ -27,12 +28,12 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // API on a socket in a temp dir, and returns the socket path.
 func live(t *testing.T) (string, string) {
 	t.Helper()
-	return liveWith(t, t.TempDir(), nil, nil)
+	return liveWith(t, t.TempDir(), nil, nil, nil)
 }
 
-// liveWith is live with an IM store (nil: none) and a config edit (nil: none)
-// in dir.
-func liveWith(t *testing.T, dir string, store state.Store, edit func(*config.Config)) (string, string) {
+// liveWith is live in dir with an IM store (nil: none), a service table (nil:
+// fake route and msg) and a config edit (nil: none).
+func liveWith(t *testing.T, dir string, store state.Store, table daemons.Table, edit func(*config.Config)) (string, string) {
 	t.Helper()
 	rec, err := records.Open(filepath.Join(dir, "appliance.db"), records.Options{})
 	if err != nil {
@@ -46,7 +47,10 @@ func liveWith(t *testing.T, dir string, store state.Store, edit func(*config.Con
 	if edit != nil {
 		edit(cfg)
 	}
-	sup, err := appliance.New(appliance.Options{Config: cfg, Table: fakes.Table("route", "msg"), Logger: log, Records: rec, Socket: sock, Store: store})
+	if table == nil {
+		table = fakes.Table("route", "msg")
+	}
+	sup, err := appliance.New(appliance.Options{Config: cfg, Table: table, Logger: log, Records: rec, Socket: sock, Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
