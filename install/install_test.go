@@ -372,14 +372,56 @@ func (a *appliance) status(t *testing.T, root string, gid uint32) ctlapi.Status 
 // TestLifecycle drives the operator's path on a fresh root filesystem: install from
 // the tarball, run teamtalkd from the installed layout, upgrade (keeping config and
 // data), the refusals, then uninstall and purge.
+//
+// It runs twice: with systemd-sysusers creating the user, and with it hidden from
+// PATH, as on a box without systemd, where install.sh falls back to useradd.
 func TestLifecycle(t *testing.T) {
-	need(t, true, "make", "tar", "sha256sum", "shellcheck", "systemd-analyze", "go")
+	need(t, true, "make", "tar", "sha256sum", "shellcheck", "systemd-analyze", "systemd-sysusers", "useradd", "go")
 	dir := tempDir(t)
 	v1 := tarball(t, filepath.Join(dir, "v1"), "v0.0.1-test")
 	v2 := tarball(t, filepath.Join(dir, "v2"), "v0.0.2-test")
+	for _, tc := range []struct{ name, hide string }{
+		{name: "systemd-sysusers"},
+		{name: "useradd", hide: "systemd-sysusers"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tempDir(t)
+			var env []string
+			if tc.hide != "" {
+				env = []string{"PATH=" + pathWithout(t, dir, tc.hide)}
+			}
+			lifecycle(t, dir, v1, v2, env)
+		})
+	}
+}
+
+// pathWithout returns a PATH of one directory holding links to every program on
+// the current PATH except hide.
+func pathWithout(t *testing.T, dir, hide string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "path")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			if e.Name() == hide {
+				continue
+			}
+			os.Symlink(filepath.Join(d, e.Name()), filepath.Join(bin, e.Name())) // the first on PATH wins
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(bin, hide)); !os.IsNotExist(err) {
+		t.Fatalf("%s still on the PATH", hide)
+	}
+	return bin
+}
+
+func lifecycle(t *testing.T, dir, v1, v2 string, env []string) {
 	root := newRoot(t, dir)
 	install := func(pkg string, args ...string) run {
-		return run{path: filepath.Join(pkg, "install.sh"), args: append([]string{"--root", root, "--prefix", prefix}, args...)}
+		return run{path: filepath.Join(pkg, "install.sh"), args: append([]string{"--root", root, "--prefix", prefix}, args...), env: env}
 	}
 	conf := filepath.Join(root, "etc/teamtalk/teamtalkd.toml")
 	teamtalkd := filepath.Join(root, prefix, "bin/teamtalkd")
@@ -390,6 +432,10 @@ func TestLifecycle(t *testing.T) {
 	}
 	mustContain(t, "install", out, "created the system user and group teamtalk", "wrote the config /etc/teamtalk/teamtalkd.toml",
 		"systemd is not running here", prefix+"/bin/ttctl status")
+	// systemd-sysusers says so when it creates the user; useradd is silent.
+	if bySysusers := strings.Contains(out, "Creating user 'teamtalk'"); bySysusers != (env == nil) {
+		t.Errorf("user created by systemd-sysusers: %v, want %v:\n%s", bySysusers, env == nil, out)
+	}
 	uid, gid, ok := ids(t, root, "teamtalk")
 	if !ok || uid == 0 || gid == 0 {
 		t.Fatalf("no teamtalk system user in %s/etc/passwd:\n%s", root, readFile(t, filepath.Join(root, "etc/passwd")))
@@ -527,7 +573,7 @@ func TestLifecycle(t *testing.T) {
 		code   int
 		want   []string
 	}{
-		{name: "not root", r: run{path: filepath.Join(v2, "install.sh"), cred: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}},
+		{name: "not root", r: run{path: filepath.Join(v2, "install.sh"), env: env, cred: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}},
 			code: 1, want: []string{"must be run as root"}},
 		{name: "unknown option", r: install(v2, "--frobnicate"), code: 1, want: []string{"unknown option --frobnicate"}},
 		{name: "unsupported architecture", r: withEnv(install(v2), "PATH="+shim+":"+os.Getenv("PATH")), code: 1,
@@ -562,7 +608,7 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// Uninstall with the generated script: config, data and the user stay.
-	out, code = run{path: filepath.Join(root, prefix, "bin/teamtalk-uninstall.sh"), env: []string{"INSTALL_ROOT=" + root}}.exec(t)
+	out, code = run{path: filepath.Join(root, prefix, "bin/teamtalk-uninstall.sh"), env: append([]string{"INSTALL_ROOT=" + root}, env...)}.exec(t)
 	if code != 0 {
 		t.Fatalf("uninstall: exit %d\n%s", code, out)
 	}
