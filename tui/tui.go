@@ -505,11 +505,15 @@ func (m *Model) resize(w, h int) {
 
 func (m *Model) helpView() string {
 	if m.showHelp {
-		return m.help.FullHelpView(m.c.Keys.FullHelp())
+		lines := strings.Split(m.help.FullHelpView(m.c.Keys.FullHelp()), "\n")
+		for i := range lines {
+			lines[i] = ansi.Truncate(lines[i], m.c.Width, "…")
+		}
+		return strings.Join(lines, "\n")
 	}
 	bindings := append([]key.Binding{m.c.Keys.Help, m.c.Keys.NextTab}, m.pages[m.active].ShortHelp()...)
 	bindings = append(bindings, m.c.Keys.Filter, m.c.Keys.Pause, m.c.Keys.Quit)
-	return m.help.ShortHelpView(bindings)
+	return ansi.Truncate(m.help.ShortHelpView(bindings), m.c.Width, "…")
 }
 
 // bodyHeight is what is left for the page (and the disconnected banner).
@@ -535,7 +539,7 @@ func (m *Model) View() string {
 	}
 	var right string
 	switch {
-	case !m.connected && m.everData:
+	case !m.connected && (m.everData || m.connErr != nil):
 		right = "DISCONNECTED "
 	case !m.connected:
 		right = "connecting… "

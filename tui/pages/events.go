@@ -23,7 +23,7 @@ func NewEvents(c *common.Common) *Events {
 	t := components.NewTable(c,
 		components.Column{Title: "TIME", Width: 8},
 		components.Column{Title: "AGO", Width: 6, Right: true},
-		components.Column{Title: "SERVICE", Width: 8},
+		components.Column{Title: "SERVICE", Width: 9},
 		components.Column{Title: "EVENT", Width: 9},
 		components.Column{Title: "MESSAGE", Width: 10, Flex: true},
 	)
@@ -69,7 +69,7 @@ func (p *Events) SetData(d *common.Data) {
 func (p *Events) HandleKey(k string) bool { return p.tbl.HandleKey(k) }
 
 // ShortHelp implements Page.
-func (p *Events) ShortHelp() []key.Binding { return p.tbl.ShortHelp() }
+func (p *Events) ShortHelp() []key.Binding { return []key.Binding{p.c.Keys.Kick} }
 
 // View implements Page.
 func (p *Events) View() string {

@@ -97,7 +97,7 @@ func (p *MsgServers) SetData(d *common.Data) {
 func (p *MsgServers) HandleKey(k string) bool { return p.tbl.HandleKey(k) }
 
 // ShortHelp implements Page.
-func (p *MsgServers) ShortHelp() []key.Binding { return p.tbl.ShortHelp() }
+func (p *MsgServers) ShortHelp() []key.Binding { return []key.Binding{p.c.Keys.Kick} }
 
 // View implements Page.
 func (p *MsgServers) View() string {

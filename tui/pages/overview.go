@@ -96,7 +96,7 @@ func (p *Overview) HandleKey(k string) bool { return p.tbl.HandleKey(k) }
 
 // ShortHelp implements Page.
 func (p *Overview) ShortHelp() []key.Binding {
-	return append(p.tbl.ShortHelp(), p.c.Keys.Restart, p.c.Keys.Kick)
+	return []key.Binding{p.c.Keys.Restart, p.c.Keys.Kick}
 }
 
 // View implements Page.

@@ -155,25 +155,50 @@ func (p *Sockets) SetData(d *common.Data) {
 		}
 		return float64(cur-old) / dt
 	}
+	// One row per service with its totals and counters, then one per loop.
+	svcs := map[string]*agg{}
 	var rows []components.Row
 	for _, k := range order {
 		a := loops[k]
-		frames := "-"
-		if fi, fo := perSec(k.svc, "frames_in"), perSec(k.svc, "frames_out"); fi >= 0 && fo >= 0 {
-			frames = common.Rate(fi) + "/" + common.Rate(fo)
-		}
-		slow := "-"
-		if v, ok := counters[k.svc]["slow_reader_closes"]; ok {
-			slow = strconv.FormatUint(v, 10)
-		}
-		cells := []string{k.svc, strconv.Itoa(k.loop), strconv.Itoa(a.conns), kinds(a.kinds),
-			common.Bytes(a.in), common.Bytes(a.out), frames, slow}
-		if d.Match(cells...) {
-			mark := components.MarkNone
-			if slow != "-" && slow != "0" {
-				mark = components.MarkWarn
+		t := svcs[k.svc]
+		if t == nil {
+			t = &agg{kinds: map[string]int{}}
+			svcs[k.svc] = t
+			frames := "-"
+			if fi, fo := perSec(k.svc, "frames_in"), perSec(k.svc, "frames_out"); fi >= 0 && fo >= 0 {
+				frames = common.Rate(fi) + "/" + common.Rate(fo)
 			}
-			rows = append(rows, components.Row{Cells: cells, Mark: mark})
+			slow, mark := "-", components.MarkNone
+			if v, ok := counters[k.svc]["slow_reader_closes"]; ok {
+				slow = strconv.FormatUint(v, 10)
+				if old, ok := prevCounters[k.svc]["slow_reader_closes"]; ok && v > old {
+					mark = components.MarkWarn // closed a slow reader since the last snapshot
+				}
+			}
+			for _, l := range order {
+				if l.svc != k.svc {
+					continue
+				}
+				la := loops[l]
+				t.conns += la.conns
+				for kind, n := range la.kinds {
+					t.kinds[kind] += n
+				}
+				if la.in < 0 || t.in < 0 {
+					t.in, t.out = -1, -1
+				} else {
+					t.in += la.in
+					t.out += la.out
+				}
+			}
+			cells := []string{k.svc, "all", strconv.Itoa(t.conns), kinds(t.kinds), common.Bytes(t.in), common.Bytes(t.out), frames, slow}
+			if d.Match(cells...) {
+				rows = append(rows, components.Row{Cells: cells, Mark: mark})
+			}
+		}
+		cells := []string{"", strconv.Itoa(k.loop), strconv.Itoa(a.conns), kinds(a.kinds), common.Bytes(a.in), common.Bytes(a.out), "", ""}
+		if d.Match(append(cells, k.svc)...) {
+			rows = append(rows, components.Row{Cells: cells, Mark: components.MarkMuted})
 		}
 	}
 	p.loops.SetRows(rows)
@@ -228,7 +253,7 @@ func kinds(m map[string]int) string {
 func (p *Sockets) HandleKey(k string) bool { return p.peers.HandleKey(k) }
 
 // ShortHelp implements Page.
-func (p *Sockets) ShortHelp() []key.Binding { return p.peers.ShortHelp() }
+func (p *Sockets) ShortHelp() []key.Binding { return []key.Binding{p.c.Keys.Kick} }
 
 // View implements Page.
 func (p *Sockets) View() string {

@@ -161,7 +161,7 @@ func (p *Timers) SetData(d *common.Data) {
 func (p *Timers) HandleKey(k string) bool { return p.list.HandleKey(k) }
 
 // ShortHelp implements Page.
-func (p *Timers) ShortHelp() []key.Binding { return p.list.ShortHelp() }
+func (p *Timers) ShortHelp() []key.Binding { return []key.Binding{p.c.Keys.Kick} }
 
 // View implements Page.
 func (p *Timers) View() string {
