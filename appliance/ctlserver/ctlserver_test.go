@@ -24,7 +24,12 @@ import (
 // API on a socket in a temp dir; it returns a client for it.
 func live(t *testing.T) (*ctlclient.Client, string) {
 	t.Helper()
-	dir := t.TempDir()
+	return liveOpts(t, t.TempDir(), nil)
+}
+
+// liveOpts is live in dir with the supervisor's options edited by mod.
+func liveOpts(t *testing.T, dir string, mod func(*appliance.Options)) (*ctlclient.Client, string) {
+	t.Helper()
 	rec, err := records.Open(filepath.Join(dir, "appliance.db"), records.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +37,12 @@ func live(t *testing.T) (*ctlclient.Client, string) {
 	t.Cleanup(func() { rec.Close() })
 	fakes := &appliancetest.Fakes{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sup, err := appliance.New(appliance.Options{Config: appliancetest.Config(dir), Table: fakes.Table("route", "msg"), Logger: log, Records: rec})
+	opts := appliance.Options{Config: appliancetest.Config(dir), Table: fakes.Table("route", "msg"), Logger: log, Records: rec}
+	if mod != nil {
+		mod(&opts)
+	}
+	log = opts.Logger
+	sup, err := appliance.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
