@@ -394,3 +394,28 @@ func TestCommandWords(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkUserImport2000 imports 2,000 users per op through ttctl, the
+// control API and a durable (fsync) bolt store.
+func BenchmarkUserImport2000(b *testing.B) {
+	dir := b.TempDir()
+	st, err := boltstore.Open(filepath.Join(dir, "im.db"), boltstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	sock, _ := liveWith(b, dir, st, nil, nil)
+	for i := 0; b.Loop(); i++ {
+		var sb strings.Builder
+		for j := range 2000 {
+			fmt.Fprintf(&sb, "b%d_%d\n", i, j)
+		}
+		f := filepath.Join(dir, "names.txt")
+		os.WriteFile(f, []byte(sb.String()), 0o600)
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), []string{"user", "import", f, "-password", "pw", "-socket", sock}, &out, &errb); code != 0 {
+			b.Fatal(errb.String())
+		}
+	}
+	b.ReportMetric(float64(b.N*2000)/b.Elapsed().Seconds(), "users/s")
+}

@@ -26,14 +26,14 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // live runs a supervisor with fake route and msg services and the control
 // API on a socket in a temp dir, and returns the socket path.
-func live(t *testing.T) (string, string) {
+func live(t testing.TB) (string, string) {
 	t.Helper()
 	return liveWith(t, t.TempDir(), nil, nil, nil)
 }
 
 // liveWith is live in dir with an IM store (nil: none), a service table (nil:
 // fake route and msg) and a config edit (nil: none).
-func liveWith(t *testing.T, dir string, store state.Store, table daemons.Table, edit func(*config.Config)) (string, string) {
+func liveWith(t testing.TB, dir string, store state.Store, table daemons.Table, edit func(*config.Config)) (string, string) {
 	t.Helper()
 	rec, err := records.Open(filepath.Join(dir, "appliance.db"), records.Options{})
 	if err != nil {
