@@ -474,7 +474,7 @@ func lifecycle(t *testing.T, dir, v1, v2 string, env []string) {
 		t.Errorf("unit still names /usr/local/bin:\n%s", unit)
 	}
 	// The installed unit verifies with its ExecStart pointing at the installed binary.
-	verifyUnit(t, strings.Replace(unit, "ExecStart="+prefix, "ExecStart="+filepath.Join(root, prefix), 1))
+	verifyUnit(t, strings.Replace(unit, "ExecStart="+prefix, "ExecStart="+filepath.Join(root, prefix), 1), "")
 	if out, err := exec.Command("shellcheck", filepath.Join(root, prefix, "bin/teamtalk-uninstall.sh")).CombinedOutput(); err != nil {
 		t.Errorf("shellcheck teamtalk-uninstall.sh: %v\n%s", err, out)
 	}
@@ -642,7 +642,7 @@ func withEnv(r run, env ...string) run {
 // TestStaging installs as an unprivileged user into a tree (--root --no-user) with the
 // default prefix, and checks the bind capability drop-in follows the configured ports.
 func TestStaging(t *testing.T) {
-	need(t, true, "make", "tar", "sha256sum", "go")
+	need(t, true, "make", "tar", "sha256sum", "systemd-analyze", "go")
 	dir := tempDir(t)
 	pkg := tarball(t, filepath.Join(dir, "v"), "v0.0.3-test")
 	root := filepath.Join(dir, "stage")
@@ -688,19 +688,28 @@ func TestStaging(t *testing.T) {
 				t.Errorf("10-bind.conf present %v, want %v", err == nil, tc.bind)
 			}
 			if tc.bind {
-				mustContain(t, "drop-in", readFile(t, filepath.Join(root, dropin)), "AmbientCapabilities=CAP_NET_BIND_SERVICE")
+				d := readFile(t, filepath.Join(root, dropin))
+				mustContain(t, "drop-in", d, "\nAmbientCapabilities=CAP_NET_BIND_SERVICE\n", "\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\n")
+				unit := readFile(t, filepath.Join(root, "etc/systemd/system/teamtalkd.service"))
+				verifyUnit(t, strings.Replace(unit, "ExecStart=/usr/local/bin/teamtalkd", "ExecStart="+filepath.Join(root, "usr/local/bin/teamtalkd"), 1), d)
 			}
 		})
 	}
 }
 
-// verifyUnit runs systemd-analyze verify on a unit's text.
-func verifyUnit(t *testing.T, unit string) {
+// verifyUnit runs systemd-analyze verify on a unit's text and, if not empty, the
+// text of its drop-in 10-bind.conf; any complaint fails the test.
+func verifyUnit(t *testing.T, unit, dropin string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "teamtalkd.service")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "teamtalkd.service")
 	writeFile(t, path, unit, 0o644)
+	if dropin != "" {
+		writeFile(t, filepath.Join(dir, "teamtalkd.service.d/10-bind.conf"), dropin, 0o644)
+	}
 	cmd := exec.Command("systemd-analyze", "verify", path)
-	cmd.Dir = filepath.Dir(path)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+dir+":") // the trailing ':' keeps the system paths
 	out, err := cmd.CombinedOutput()
 	if err != nil || strings.Contains(string(out), "teamtalkd.service") {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
@@ -719,7 +728,7 @@ func TestUnitVerify(t *testing.T) {
 	if !strings.Contains(unit, "\nExecStart=/usr/local/bin/teamtalkd ") {
 		t.Fatal("install.sh rewrites ExecStart=/usr/local/bin/teamtalkd: the unit must keep that path")
 	}
-	verifyUnit(t, strings.Replace(unit, "/usr/local/bin/teamtalkd", filepath.Join(bin, "teamtalkd"), 1))
+	verifyUnit(t, strings.Replace(unit, "/usr/local/bin/teamtalkd", filepath.Join(bin, "teamtalkd"), 1), "")
 }
 
 // TestShellcheck runs shellcheck on install.sh.
