@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"teamtalk/client"
+)
+
+// IdleResult is what the idle scenario measured: the connections it held
+// and, given the server's pid, the server's resident memory per connection.
+type IdleResult struct {
+	Conns           uint64  `json:"conns"` // logged in
+	Alive           uint64  `json:"alive"` // still open at the end
+	HeartbeatsSent  uint64  `json:"heartbeats_sent"`
+	HeartbeatEchoes uint64  `json:"heartbeat_echoes"`
+	PID             int     `json:"pid,omitempty"`
+	RSSBeforeKB     uint64  `json:"rss_before_kb,omitempty"`
+	RSSAfterKB      uint64  `json:"rss_after_kb,omitempty"`
+	RSSPerConn      float64 `json:"rss_per_conn_bytes,omitempty"`
+	NoFileLimit     uint64  `json:"nofile_limit"`
+}
+
+// runIdle logs N users in (C at a time), keeps them connected and
+// heartbeating for DURATION, and reports the server's VmRSS before and after
+// (with -pid, or the pid behind -socket) divided by the connections held.
+func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ttbench idle", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var t target
+	t.addFlags(fs)
+	n := fs.Int("n", 1000, "users to log in and hold (PREFIX1..PREFIXN)")
+	conc := fs.Int("c", 100, "concurrent logins while connecting")
+	hb := fs.Duration("heartbeat", 5*time.Second, "client heartbeat interval (TeamTalk clients: 30s to 4m)")
+	dur := fs.Duration("duration", 10*time.Second, "how long to hold the connections once all are in")
+	pid := fs.Int("pid", 0, "server pid for VmRSS (default: the pid of -socket's teamtalkd)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *n < 1 || *conc < 1 || *hb <= 0 || *dur <= 0 {
+		fmt.Fprintln(stderr, "ttbench idle: -n, -c, -heartbeat and -duration must be positive")
+		return errUsage
+	}
+	if err := t.resolve(ctx); err != nil {
+		return err
+	}
+	if *pid == 0 {
+		*pid = t.pid
+	}
+	limit, err := raiseNoFile(*n)
+	if err != nil {
+		return err
+	}
+	ir := IdleResult{PID: *pid, NoFileLimit: limit}
+	if *pid != 0 {
+		if ir.RSSBeforeKB, err = rssKB(*pid); err != nil {
+			return err
+		}
+	}
+
+	var (
+		hist    Hist
+		errs    errCounts
+		mu      sync.Mutex
+		clients = make([]*client.Client, 0, *n)
+		cpu0    = cpuTime()
+		start   = time.Now()
+		phase   atomic.Value
+	)
+	defer func() {
+		forEach(context.Background(), len(clients), 100, func(i int) error { clients[i].Close(); return nil })
+	}()
+	phase.Store("connecting")
+	stop := progress(stderr, "idle", func(time.Duration) string {
+		mu.Lock()
+		cs := clients
+		mu.Unlock()
+		var alive, hbs, echoes uint64
+		for _, c := range cs {
+			if c.Err() == nil {
+				alive++
+			}
+			st := c.Stats()
+			hbs += st.HeartbeatsSent
+			echoes += st.HeartbeatEchoes
+		}
+		rss := ""
+		if *pid != 0 {
+			if kb, err := rssKB(*pid); err == nil {
+				rss = fmt.Sprintf(" server RSS %d KiB", kb)
+			}
+		}
+		return fmt.Sprintf("%s: alive %d/%d heartbeats %d echoes %d%s errors %d", phase.Load(), alive, *n, hbs, echoes, rss, errs.total())
+	})
+	opts := client.Options{Heartbeat: *hb, DropEvents: true, EventBuffer: 1, NoDeliveryAck: false}
+	forEach(ctx, *n, *conc, func(i int) error {
+		t0 := time.Now()
+		c, _, kind, err := t.connect(ctx, i+1, *n, opts)
+		if err != nil {
+			errs.add(kind)
+			return nil
+		}
+		hist.Record(time.Since(t0))
+		mu.Lock()
+		clients = append(clients, c)
+		mu.Unlock()
+		return nil
+	})
+	ramp := time.Since(start)
+	phase.Store("holding")
+	select {
+	case <-ctx.Done():
+	case <-time.After(*dur):
+	}
+	stop()
+	if *pid != 0 {
+		if ir.RSSAfterKB, err = rssKB(*pid); err != nil {
+			return err
+		}
+	}
+	for _, c := range clients {
+		if c.Err() == nil {
+			ir.Alive++
+		} else {
+			errs.add(errKind("held", c.Err()))
+		}
+		st := c.Stats()
+		ir.HeartbeatsSent += st.HeartbeatsSent
+		ir.HeartbeatEchoes += st.HeartbeatEchoes
+	}
+	ir.Conns = uint64(len(clients))
+	if *pid != 0 && ir.Alive > 0 {
+		ir.RSSPerConn = float64(int64(ir.RSSAfterKB)-int64(ir.RSSBeforeKB)) * 1024 / float64(ir.Alive)
+	}
+	res := Result{
+		Scenario:   "idle",
+		Target:     t.describe(),
+		ClientType: t.ctype,
+		Params:     map[string]any{"users": *n, "concurrency": *conc, "heartbeat": hb.String(), "duration": dur.String()},
+		Seconds:    round2(ramp.Seconds()),
+		Unit:       "conns",
+		Ops:        ir.Conns,
+		Rate:       round2(float64(ir.Conns) / ramp.Seconds()),
+		Latency:    hist.Summary(),
+		Errors:     errs.snapshot(),
+		ClientCPU:  round2((cpuTime() - cpu0).Seconds()),
+		Idle:       &ir,
+	}
+	res.OK = len(res.Errors) == 0 && ir.Alive == uint64(*n)
+	if err := res.print(stdout); err != nil {
+		return err
+	}
+	if !res.OK {
+		return fmt.Errorf("idle: %d of %d connections alive at the end, %d errors", ir.Alive, *n, errs.total())
+	}
+	return nil
+}
