@@ -10,10 +10,10 @@ DATA    ?= ./var
 RUNARGS ?=
 FUZZTIME ?= 60s
 
-.PHONY: help build run test test-short bench fuzz proto dist clean vet fmt
+.PHONY: help build run test test-short tui-e2e bench fuzz proto dist clean vet fmt
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build teamtalkd, ttctl and ttbench into ./bin
 	@mkdir -p $(BIN)
@@ -30,6 +30,9 @@ vet: ## go vet and gofmt check
 
 test: vet ## vet, then every test with the race detector
 	$(GO) test -race -timeout 30m -count=1 ./...
+
+tui-e2e: ## the console's end-to-end check alone: real teamtalkd, `ttctl tui` driven in tmux (make test runs it too)
+	CI=$${CI:-true} $(GO) test -race -count=1 -v -run TestConsoleInTmux ./tui/e2e
 
 test-short: ## the tests without -race (quick local loop)
 	$(GO) test -timeout 30m ./...
