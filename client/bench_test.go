@@ -1,0 +1,152 @@
+package client
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"teamtalk/wire"
+	"teamtalk/wire/pb"
+)
+
+// sinkServer accepts one connection and discards what it reads.
+func sinkServer(b *testing.B) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		io.Copy(io.Discard, conn)
+	}()
+	b.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String()
+}
+
+// ackServer acks every IMMsgData at once, with a hand-built frame.
+func ackServer(b *testing.B) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		dec := wire.NewDecoder(wire.MaxClientFrame)
+		ack := &pb.IMMsgDataAck{UserId: proto.Uint32(1), SessionId: proto.Uint32(2), MsgId: proto.Uint32(3), SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum()}
+		var out []byte
+		for {
+			_, rerr := dec.Fill(conn)
+			out = out[:0]
+			for {
+				f, err := dec.Next()
+				if err != nil || f == nil {
+					break
+				}
+				h := wire.ParseHeader(f)
+				if h.CommandID == uint16(pb.MessageCmdID_CID_MSG_DATA) {
+					out, _ = wire.AppendMarshal(out, h.Reply(uint16(pb.MessageCmdID_CID_MSG_DATA_ACK)), ack)
+				}
+			}
+			if len(out) > 0 {
+				if _, err := conn.Write(out); err != nil {
+					return
+				}
+			}
+			if rerr != nil {
+				return
+			}
+		}
+	}()
+	b.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String()
+}
+
+// BenchmarkSend measures encoding and writing one IMMsgData to the socket
+// (the message built once; no reply awaited).
+func BenchmarkSend(b *testing.B) {
+	c, err := Dial(context.Background(), sinkServer(b), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	m := c.NewTextMsg(2, "hello, this is a benchmark message", false)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Send(uint16(pb.MessageCmdID_CID_MSG_DATA), m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEncrypt measures encrypting a short text into a reused buffer.
+func BenchmarkEncrypt(b *testing.B) {
+	c := testCipher(b)
+	text := []byte("hello, this is a benchmark message")
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = c.AppendEncrypt(buf[:0], text)
+	}
+}
+
+// BenchmarkSendTextAck measures SendText end to end: encrypt, encode, send,
+// wait for the ack (one at a time, so mostly loopback latency).
+func BenchmarkSendTextAck(b *testing.B) {
+	c, err := Dial(context.Background(), ackServer(b), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.SendText(ctx, 2, "hello, this is a benchmark message"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSendMsgAsync measures pipelined sends with ack callbacks, the way
+// ttbench drives a client: up to 256 in flight.
+func BenchmarkSendMsgAsync(b *testing.B) {
+	c, err := Dial(context.Background(), ackServer(b), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	m := c.NewTextMsg(2, "hello, this is a benchmark message", false)
+	sem := make(chan struct{}, 256)
+	cb := func(_ *pb.IMMsgDataAck, err error) {
+		if err != nil {
+			b.Error(err)
+		}
+		<-sem
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		sem <- struct{}{}
+		if err := c.SendMsgAsync(m, 0, cb); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range cap(sem) {
+		sem <- struct{}{}
+	}
+}
