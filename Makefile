@@ -37,7 +37,13 @@ tui-e2e: ## the console's end-to-end check alone: real teamtalkd, `ttctl tui` dr
 test-short: ## the tests without -race (quick local loop)
 	$(GO) test -timeout 30m ./...
 
-bench: ## the benchmarks (long; not run in CI)
+.PHONY: bench-go
+bench: ## ttbench's standard set (login, p2p, idle) against a fresh teamtalkd; prints the table (bench/run.sh)
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/teamtalkd ./cmd/ttbench
+	bench/run.sh $(BIN)
+
+bench-go: ## the Go benchmarks of every package (long; not run in CI)
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s)

@@ -17,7 +17,7 @@ func runWait(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	socket := fs.String("socket", "", "control socket of the teamtalkd")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait")
-	key := fs.String("addr", "", "print only this bound address (e.g. msg.listen), or \"pid\"")
+	key := fs.String("addr", "", "print only this bound address (e.g. msg.listen), or \"pid\" or \"metrics\"")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -37,8 +37,13 @@ func runWait(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				for _, k := range slices.Sorted(maps.Keys(st.Addresses)) {
 					fmt.Fprintf(stdout, "%s %s\n", k, st.Addresses[k])
 				}
+				if st.Metrics != "" {
+					fmt.Fprintf(stdout, "metrics %s\n", st.Metrics)
+				}
 			case "pid":
 				fmt.Fprintln(stdout, st.PID)
+			case "metrics":
+				fmt.Fprintln(stdout, st.Metrics)
 			default:
 				a, ok := st.Addresses[*key]
 				if !ok {

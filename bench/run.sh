@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# bench/run.sh — ttbench's standard set against a freshly started teamtalkd
+# (what `make bench` runs). It starts teamtalkd in a temp data dir with every
+# listener on a kernel-chosen loopback port and the per-connection message rate
+# limit lifted, provisions the bench users through the control API, runs the
+# scenarios, prints the summary table, and stops teamtalkd and removes the dir.
+#
+# Usage: bench/run.sh [BIN_DIR]        (default ./bin: teamtalkd and ttbench)
+# Environment (defaults in brackets):
+#   LOGIN_C [100]      login storm concurrency     LOGIN_COUNT [20000] logins
+#   PAIRS [100]        p2p pairs                   INFLIGHT [10]  msgs in flight per sender
+#   SIZE [100]         p2p message bytes           DURATION [10s] p2p send time
+#   IDLE_N [5000]      idle connections            IDLE_HOLD [10s] idle hold time
+#   PPROF [0]          1: serve /debug/pprof on the metrics address (printed) during the run
+#   KEEP [0]           1: keep the data dir and teamtalkd.log
+#   EXTRA_SET []       more -set KEY=VALUE words for teamtalkd
+set -eu
+
+info() { printf 'bench: %s\n' "$*" >&2; }
+fatal() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+
+main() {
+	local bin=${1:-bin}
+	local login_c=${LOGIN_C:-100} login_count=${LOGIN_COUNT:-20000}
+	local pairs=${PAIRS:-100} inflight=${INFLIGHT:-10} size=${SIZE:-100} duration=${DURATION:-10s}
+	local idle_n=${IDLE_N:-5000} idle_hold=${IDLE_HOLD:-10s}
+	[ -x "$bin/teamtalkd" ] || fatal "$bin/teamtalkd missing (make build)"
+	[ -x "$bin/ttbench" ] || fatal "$bin/ttbench missing (make build)"
+
+	local users=$idle_n
+	[ $((2 * pairs)) -gt "$users" ] && users=$((2 * pairs))
+
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/ttbench.XXXXXX")
+	pid=
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+	sock=$dir/teamtalkd.sock
+
+	local sets=(
+		login.http_listen=127.0.0.1:0 login.client_listen=127.0.0.1:0 login.msgserver_listen=127.0.0.1:0
+		msg.listen=127.0.0.1:0 route.listen=127.0.0.1:0 dbproxy.listen=127.0.0.1:0
+		file.client_listen=127.0.0.1:0 file.msg_listen=127.0.0.1:0 msfs.listen=127.0.0.1:0
+		httpmsg.listen=127.0.0.1:0 push.listen=127.0.0.1:0 metrics.listen=127.0.0.1:0
+		'msg.dbproxy=["dbproxy"]' 'msg.route=["route"]' 'msg.login=["login"]' 'msg.file=["file"]' msg.push=push
+		'httpmsg.dbproxy=["dbproxy"]' 'httpmsg.route=["route"]'
+		msg.max_msgs_per_second=0
+	)
+	[ "${PPROF:-0}" = 1 ] && sets+=(metrics.pprof=true)
+	# shellcheck disable=SC2206
+	[ -n "${EXTRA_SET:-}" ] && sets+=(${EXTRA_SET})
+	args=(-data "$dir" -socket "$sock")
+	for s in "${sets[@]}"; do args+=(-set "$s"); done
+
+	start_server
+	info "provisioning $users users through the control API"
+	if ! "$bin/ttbench" provision -socket "$sock" -n "$users" 2>"$dir/provision.err"; then
+		cat "$dir/provision.err" >&2
+		info "control API import failed: stopping teamtalkd and writing im.db directly"
+		stop_server
+		"$bin/ttbench" provision -data "$dir" -n "$users"
+		start_server
+	fi
+
+	local results=$dir/results.jsonl failed=0
+	: >"$results"
+	scenario login -n "$users" -c "$login_c" -count "$login_count" || failed=1
+	scenario p2p -pairs "$pairs" -inflight "$inflight" -size "$size" -duration "$duration" || failed=1
+	scenario idle -n "$idle_n" -duration "$idle_hold" || failed=1
+
+	echo
+	echo "== ttbench standard set ($(nproc) CPUs; generator on the same box; teamtalkd $("$bin/teamtalkd" -version | cut -d' ' -f2))"
+	"$bin/ttbench" table "$results"
+	[ "$failed" = 0 ] || fatal "a scenario failed (see above)"
+}
+
+# scenario NAME FLAGS...: runs one ttbench scenario against the server,
+# showing its table and keeping its JSON line.
+scenario() {
+	local name=$1; shift
+	echo
+	echo "== ttbench $name $*"
+	local rc=0
+	"$bin/ttbench" "$name" -socket "$sock" "$@" >"$dir/$name.out" || rc=$?
+	cat "$dir/$name.out"
+	grep '^{' "$dir/$name.out" >>"$results" || true
+	return $rc
+}
+
+start_server() {
+	"$bin/teamtalkd" "${args[@]}" >>"$dir/teamtalkd.log" 2>&1 &
+	pid=$!
+	if ! "$bin/ttbench" wait -socket "$sock" -timeout 30s >"$dir/addrs"; then
+		tail -20 "$dir/teamtalkd.log" >&2
+		fatal "teamtalkd did not become ready"
+	fi
+	info "teamtalkd pid $pid ready: msg $(awk '$1=="msg.listen"{print $2}' "$dir/addrs"), metrics $(awk '$1=="metrics"{print $2}' "$dir/addrs"), data $dir"
+}
+
+stop_server() {
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	pid=
+}
+
+cleanup() {
+	local rc=$?
+	stop_server
+	if [ "${KEEP:-0}" = 1 ]; then
+		info "kept $dir"
+	else
+		rm -rf "$dir"
+	fi
+	exit $rc
+}
+
+main "$@"
