@@ -55,14 +55,56 @@ func (s *Store) SaveMessage(ctx context.Context, nm state.NewMessage) (state.Mes
 		nm.Created = s.now()
 	}
 	m := state.Message{From: nm.From, To: nm.To, Type: nm.Type, Created: nm.Created, Content: nm.Content}
-	fn := func(q *txq) error { return saveSingle(q, &m) }
+	var fn func(q *txq) error
 	if nm.Type.IsGroup() {
 		fn = func(q *txq) error { return saveGroup(q, &m) }
+	} else {
+		rel, err := s.relation(ctx, nm.From, nm.To, nm.Created)
+		if err != nil {
+			return state.Message{}, fmt.Errorf("mysqlstore: save message %d→%d: %w", nm.From, nm.To, err)
+		}
+		fn = func(q *txq) error { return saveSingle(q, rel, &m) }
 	}
 	if err := s.enqueue(ctx, sessionKey(nm), fn); err != nil {
 		return state.Message{}, fmt.Errorf("mysqlstore: save message %d→%d: %w", nm.From, nm.To, err)
 	}
 	return m, nil
+}
+
+// relation returns the pair's relation id, creating the relation and its
+// seeded counter row in a transaction of their own when the pair first
+// talks, so message batches only ever update existing rows.
+func (s *Store) relation(ctx context.Context, a, b, now uint32) (uint32, error) {
+	small, big := pair(a, b)
+	k := [2]uint32{small, big}
+	s.relsMu.RLock()
+	rel, ok := s.rels[k]
+	s.relsMu.RUnlock()
+	if ok {
+		return rel, nil
+	}
+	s.relMu.Lock()
+	defer s.relMu.Unlock()
+	err := s.txnIso(ctx, repeatableRead, func(q *txq) error {
+		var err error
+		if rel, err = relationTx(q, a, b, now); err != nil {
+			return err
+		}
+		_, err = q.exec(`INSERT INTO tt_msg_counter (relateId, lastMsgId)
+SELECT ?, COALESCE(MAX(msgId), 0) FROM `+msgTable(rel)+` WHERE relateId = ?
+ON DUPLICATE KEY UPDATE lastMsgId = lastMsgId`, rel, rel)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("relation %d/%d: %w", small, big, err)
+	}
+	s.relsMu.Lock()
+	if len(s.rels) >= maxCachedRels {
+		clear(s.rels)
+	}
+	s.rels[k] = rel
+	s.relsMu.Unlock()
+	return rel, nil
 }
 
 // relationTx returns the pair's IMRelationShip id, creating the row (or
@@ -146,11 +188,8 @@ WHERE userId = ? AND peerId = ? AND type = ?`, t, user, peer, st)
 	return nil
 }
 
-func saveSingle(q *txq, m *state.Message) error {
-	rel, err := relationTx(q, m.From, m.To, m.Created)
-	if err != nil {
-		return err
-	}
+func saveSingle(q *txq, rel uint32, m *state.Message) error {
+	var err error
 	if m.ID, err = nextMsgID(q, "tt_msg_counter", "relateId", rel, msgTable(rel), "relateId"); err != nil {
 		return err
 	}

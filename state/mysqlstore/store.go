@@ -116,8 +116,28 @@ type Store struct {
 	queues  []chan *request
 	wg      sync.WaitGroup // the committers
 
+	// rels caches committed relation ids (rows are never deleted); relMu
+	// serializes their creation in this process, userMu user creation.
+	relMu, userMu sync.Mutex
+	relsMu        sync.RWMutex
+	rels          map[[2]uint32]uint32
+
 	commits, writes, maxBatch, retries, failed atomic.Uint64
 }
+
+// maxCachedRels bounds the relation cache; it is emptied when full.
+const maxCachedRels = 1 << 20
+
+// Isolation levels: message batches and most writes run at READ COMMITTED,
+// which takes no gap locks, so committers working on different
+// conversations do not deadlock on index gaps; writes that check that a
+// row is absent before inserting it (user names, relations) run at
+// REPEATABLE READ, whose gap locks keep two hosts from inserting the same
+// row.
+var (
+	readCommitted  = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	repeatableRead = &sql.TxOptions{Isolation: sql.LevelRepeatableRead}
+)
 
 var _ state.Store = (*Store)(nil)
 
@@ -186,7 +206,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, opt: opt, log: opt.Logger}
+	s := &Store{db: db, opt: opt, log: opt.Logger, rels: map[[2]uint32]uint32{}}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.queues = make([]chan *request, opt.Committers)
 	for i := range s.queues {
@@ -315,11 +335,16 @@ func (s *Store) backoff(ctx context.Context, n int) error {
 // transaction on transient errors. fn may run more than once and must
 // reset whatever it reports.
 func (s *Store) txn(ctx context.Context, fn func(q *txq) error) error {
+	return s.txnIso(ctx, readCommitted, fn)
+}
+
+// txnIso is txn at the given isolation level.
+func (s *Store) txnIso(ctx context.Context, iso *sql.TxOptions, fn func(q *txq) error) error {
 	if err := s.guard(); err != nil {
 		return err
 	}
 	for attempt := 0; ; attempt++ {
-		err := s.txnOnce(ctx, fn)
+		err := s.txnOnce(ctx, iso, fn)
 		if err == nil {
 			return nil
 		}
@@ -338,10 +363,10 @@ func (s *Store) retryable(err error) bool {
 	return !errors.Is(err, errUnknownOutcome) && (transient(err) || brokenConn(err))
 }
 
-func (s *Store) txnOnce(ctx context.Context, fn func(q *txq) error) error {
+func (s *Store) txnOnce(ctx context.Context, iso *sql.TxOptions, fn func(q *txq) error) error {
 	tctx, cancel := context.WithTimeout(ctx, s.opt.TxTimeout)
 	defer cancel()
-	tx, err := s.db.BeginTx(tctx, nil)
+	tx, err := s.db.BeginTx(tctx, iso)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -463,7 +488,7 @@ func (s *Store) runBatch(batch []*request) {
 func (s *Store) batchOnce(batch []*request, results []error) error {
 	ctx, cancel := context.WithTimeout(s.base, s.opt.TxTimeout)
 	defer cancel()
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.BeginTx(ctx, readCommitted)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

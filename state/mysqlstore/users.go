@@ -91,7 +91,9 @@ func (s *Store) ImportUsers(ctx context.Context, nus []state.NewUser) ([]state.U
 		}
 	}
 	const chunk = 500
-	err := s.txn(ctx, func(q *txq) error {
+	s.userMu.Lock()
+	defer s.userMu.Unlock()
+	err := s.txnIso(ctx, repeatableRead, func(q *txq) error {
 		for lo := 0; lo < len(users); lo += chunk {
 			part := users[lo:min(lo+chunk, len(users))]
 			args := make([]any, len(part))
