@@ -188,6 +188,10 @@ type Store struct {
 type MySQL struct {
 	DSN      string `toml:"dsn"`
 	MaxConns int    `toml:"max_conns"`
+	// CreateSchema lets teamtalkd create TeamTalk's tables when the
+	// database has none (mysqlstore.Options.CreateSchema); off, such a
+	// database is refused until `ttctl db init` ran.
+	CreateSchema bool `toml:"create_schema"`
 }
 
 // Metrics configures the Prometheus endpoint.
