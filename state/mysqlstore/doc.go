@@ -35,7 +35,13 @@
 // savepoint (a refused message undoes only itself), allocates ids inside
 // the transaction (UPDATE ... LAST_INSERT_ID(lastMsgId + 1) on the counter
 // row) and answers every waiter after COMMIT returned, so many messages
-// share one commit. Other writes run in their own short transactions. A
+// share one commit. Other writes run in their own short transactions.
+// Batches and most writes run at READ COMMITTED (no gap locks, so
+// committers do not deadlock on each other's index gaps; the server's
+// binlog_format must then be ROW or MIXED, the defaults). A pair's first
+// message creates its IMRelationShip row and seeded counter beforehand in a
+// small REPEATABLE READ transaction, as user creation does, so two hosts
+// cannot insert the same pair or name twice. A
 // transaction that fails on a deadlock (1213), a lock wait timeout (1205)
 // or a connection lost before COMMIT is run again, with backoff; a
 // connection lost during COMMIT is reported, never retried (the outcome is
