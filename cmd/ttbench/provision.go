@@ -1,44 +1,26 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"teamtalk/appliance/ctlapi"
+	"teamtalk/appliance/ctlclient"
 	"teamtalk/state"
 	"teamtalk/state/boltstore"
 )
 
-// importRow and importReq are the JSON of POST /v1/users/import (the
-// control API's UserImport).
-type importRow struct {
-	Line int    `json:"line"`
-	Name string `json:"name"`
-	Nick string `json:"nick,omitempty"`
-}
+// importRes is what one batch created.
+type importRes = ctlapi.ImportResult
 
-type importReq struct {
-	Password string      `json:"password"`
-	Rows     []importRow `json:"rows"`
-}
-
-type importRes struct {
-	Added   int    `json:"added"`
-	FirstID uint32 `json:"first_id"`
-	LastID  uint32 `json:"last_id"`
-}
-
-const importPath = "/v1/users/import"
+const importPath = ctlapi.PathUserImport
 
 // runProvision creates users PREFIX1..PREFIXN with one password, through
 // the control API of a running teamtalkd (-socket) or straight into the
@@ -96,54 +78,16 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 // importViaAPI posts one batch to the control API.
 func importViaAPI(ctx context.Context, socket, prefix, password string, lo, hi int) (importRes, error) {
-	req := importReq{Password: password}
+	req := ctlapi.UserImport{Password: password}
 	for i := lo; i < hi; i++ {
-		req.Rows = append(req.Rows, importRow{Line: i - lo + 1, Name: fmt.Sprintf("%s%d", prefix, i)})
+		req.Rows = append(req.Rows, ctlapi.ImportRow{Line: i - lo + 1, Name: fmt.Sprintf("%s%d", prefix, i)})
 	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return importRes{}, err
-	}
-	hc := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-	}}
-	defer hc.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://teamtalkd"+importPath, bytes.NewReader(body))
+	c := &ctlclient.Client{Socket: socket}
+	res, err := c.ImportUsers(ctx, req)
 	if err != nil {
-		return importRes{}, err
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	rsp, err := hc.Do(hr)
-	if err != nil {
-		return importRes{}, fmt.Errorf("control API %s: %w", socket, err)
-	}
-	defer rsp.Body.Close()
-	rb, err := io.ReadAll(io.LimitReader(rsp.Body, 1<<20))
-	if err != nil {
-		return importRes{}, fmt.Errorf("control API %s: read: %w", socket, err)
-	}
-	if rsp.StatusCode != http.StatusOK && rsp.StatusCode != http.StatusCreated {
-		var e struct {
-			Error string `json:"error"`
-		}
-		json.Unmarshal(rb, &e)
-		if e.Error == "" {
-			e.Error = string(bytes.TrimSpace(rb))
-		}
-		hint := ""
-		if rsp.StatusCode == http.StatusNotFound {
-			hint = " (this teamtalkd has no user import endpoint: stop it and use -data DIR)"
-		}
-		return importRes{}, fmt.Errorf("POST %s: %s: %s%s", importPath, rsp.Status, e.Error, hint)
-	}
-	var res importRes
-	if err := json.Unmarshal(rb, &res); err != nil {
-		return importRes{}, fmt.Errorf("POST %s: bad reply %q: %w", importPath, rb, err)
+		return res, fmt.Errorf("POST %s on %s: %w", importPath, socket, err)
 	}
 	return res, nil
 }

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"teamtalk/appliance/ctlclient"
+	"teamtalk/client"
+)
+
+// teamtalkdBin is the teamtalkd binary built once by TestMain.
+var teamtalkdBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ttbench-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	out, err := exec.Command("go", "build", "-o", dir+"/", "teamtalk/cmd/teamtalkd").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build teamtalkd: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	teamtalkdBin = filepath.Join(dir, "teamtalkd")
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// lockedBuffer is a bytes.Buffer the exec writer goroutine and the test
+// share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startAppliance runs teamtalkd on a fresh data dir (or dir), every
+// listener on a loopback port 0 and the message rate limit lifted, and
+// returns its control socket once it is ready. It is stopped at cleanup.
+func startAppliance(t *testing.T, dir string) string {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	sock := filepath.Join(dir, "teamtalkd.sock")
+	args := []string{"-data", dir, "-socket", sock}
+	for _, s := range []string{
+		"login.http_listen=127.0.0.1:0", "login.client_listen=127.0.0.1:0", "login.msgserver_listen=127.0.0.1:0",
+		"msg.listen=127.0.0.1:0", "route.listen=127.0.0.1:0", "dbproxy.listen=127.0.0.1:0",
+		"file.client_listen=127.0.0.1:0", "file.msg_listen=127.0.0.1:0", "msfs.listen=127.0.0.1:0",
+		"httpmsg.listen=127.0.0.1:0", "push.listen=127.0.0.1:0", "metrics.listen=127.0.0.1:0",
+		`msg.dbproxy=["dbproxy"]`, `msg.route=["route"]`, `msg.login=["login"]`, `msg.file=["file"]`, "msg.push=push",
+		`httpmsg.dbproxy=["dbproxy"]`, `httpmsg.route=["route"]`,
+		"msg.max_msgs_per_second=0",
+	} {
+		args = append(args, "-set", s)
+	}
+	logs := &lockedBuffer{}
+	cmd := exec.Command(teamtalkdBin, args...)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET=")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+			t.Errorf("teamtalkd did not stop on SIGTERM\n%s", logs.String())
+		}
+	})
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"wait", "-socket", sock, "-timeout", "20s"}, &out, &errb); code != 0 {
+		t.Fatalf("teamtalkd not ready: %s\n%s", errb.String(), logs.String())
+	}
+	return sock
+}
+
+// ttbench runs one ttbench command in process and returns its exit code,
+// stdout and stderr.
+func ttbench(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code := run(ctx, args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// lastResult parses the JSON line that ends a scenario's output.
+func lastResult(t *testing.T, out string) Result {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	last := lines[len(lines)-1]
+	var r Result
+	if err := json.Unmarshal([]byte(last), &r); err != nil {
+		t.Fatalf("last line is not a JSON result: %v\n%s", err, out)
+	}
+	return r
+}
+
+func TestScenariosAgainstAppliance(t *testing.T) {
+	sock := startAppliance(t, "")
+	if code, out, errb := ttbench(t, "provision", "-socket", sock, "-n", "16"); code != 0 || !strings.Contains(out, "provisioned 16 users bench1..bench16") {
+		t.Fatalf("provision: code %d\n%s%s", code, out, errb)
+	}
+	st, err := (&ctlclient.Client{Socket: sock}).Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		args  []string
+		check func(t *testing.T, r Result)
+	}{
+		{"login", []string{"login", "-n", "16", "-c", "4", "-count", "40"}, func(t *testing.T, r Result) {
+			if r.Ops != 40 || r.Latency.Count != 40 {
+				t.Errorf("logins %d (latency count %d), want 40", r.Ops, r.Latency.Count)
+			}
+		}},
+		{"login with the HTTP step, msg by login URL", []string{"login", "-login", "http://" + st.Addresses["login.http_listen"] + "/msg_server", "-http", "-n", "8", "-c", "2"}, func(t *testing.T, r Result) {
+			if r.Ops != 8 || r.Params["http_step"] != true {
+				t.Errorf("logins %d http_step %v, want 8 true", r.Ops, r.Params["http_step"])
+			}
+		}},
+		{"login for a duration, PC clients", []string{"login", "-n", "16", "-c", "4", "-duration", "500ms", "-type", "windows"}, func(t *testing.T, r Result) {
+			if r.Ops == 0 || r.ClientType != "windows" {
+				t.Errorf("logins %d client type %q", r.Ops, r.ClientType)
+			}
+		}},
+		{"p2p", []string{"p2p", "-pairs", "4", "-inflight", "4", "-duration", "1s"}, func(t *testing.T, r Result) {
+			p := r.P2P
+			if p == nil {
+				t.Fatal("no p2p section")
+			}
+			if p.Acked == 0 || p.Lost != 0 || p.Duplicates != 0 || p.OutOfOrder != 0 || p.Unknown != 0 || p.Delivered != p.Acked || p.Sent != p.Acked {
+				t.Errorf("p2p check: %+v", *p)
+			}
+			if r.Latency.Count != p.Acked || r.Latency.P99 <= 0 || p.Delivery.Count != p.Delivered {
+				t.Errorf("latency %+v delivery %+v", r.Latency, p.Delivery)
+			}
+		}},
+		{"p2p from a msg address, iOS, big messages", []string{"p2p", "-msg", st.Addresses["msg.listen"], "-type", "ios", "-pairs", "2", "-inflight", "1", "-size", "3000", "-duration", "500ms", "-prefix", "bench", "-grace", "2s"}, func(t *testing.T, r Result) {
+			if p := r.P2P; p == nil || p.Acked == 0 || p.Lost != 0 || p.Delivered != p.Acked {
+				t.Errorf("p2p check: %+v", r.P2P)
+			}
+		}},
+		{"idle", []string{"idle", "-n", "16", "-c", "4", "-heartbeat", "200ms", "-duration", "1s"}, func(t *testing.T, r Result) {
+			i := r.Idle
+			if i == nil {
+				t.Fatal("no idle section")
+			}
+			if i.Conns != 16 || i.Alive != 16 || i.HeartbeatsSent < 16 || i.HeartbeatEchoes < 16 {
+				t.Errorf("idle: %+v", *i)
+			}
+			if i.PID != st.PID || i.RSSBeforeKB == 0 || i.RSSAfterKB == 0 {
+				t.Errorf("server RSS not measured from the socket's pid %d: %+v", st.PID, *i)
+			}
+		}},
+	}
+	var lines []string
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if !strings.Contains(strings.Join(args, " "), "-login ") && !strings.Contains(strings.Join(args, " "), "-msg ") {
+				args = append(args, "-socket", sock)
+			}
+			code, out, errb := ttbench(t, args...)
+			if code != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
+			}
+			r := lastResult(t, out)
+			if !r.OK || len(r.Errors) != 0 || r.Rate <= 0 || r.Latency.Max < r.Latency.P50 {
+				t.Errorf("result: ok %v errors %v rate %v latency %+v", r.OK, r.Errors, r.Rate, r.Latency)
+			}
+			if r.ClientCPU <= 0 {
+				t.Errorf("client CPU %v", r.ClientCPU)
+			}
+			tc.check(t, r)
+			lines = append(lines, strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]))
+		})
+	}
+
+	t.Run("table", func(t *testing.T) {
+		f := filepath.Join(t.TempDir(), "results.jsonl")
+		if err := os.WriteFile(f, []byte("noise\n"+strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errb := ttbench(t, "table", f)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errb)
+		}
+		rows := strings.Split(strings.TrimSpace(out), "\n")
+		if len(rows) != len(lines)+1 || !strings.Contains(out, "lost 0 dup 0 ooo 0") || !strings.Contains(out, "B/conn") {
+			t.Errorf("table of %d results:\n%s", len(lines), out)
+		}
+	})
+
+	t.Run("unknown user is an error by kind", func(t *testing.T) {
+		code, out, _ := ttbench(t, "login", "-socket", sock, "-prefix", "nobody", "-n", "2", "-c", "1")
+		if code != 1 {
+			t.Fatalf("exit %d, want 1", code)
+		}
+		r := lastResult(t, out)
+		if r.OK || r.Errors["login_refused_db_validate_failed"] != 2 {
+			t.Errorf("ok %v errors %v, want 2 login_refused_db_validate_failed", r.OK, r.Errors)
+		}
+	})
+}
+
+func TestProvisionIntoStoppedStore(t *testing.T) {
+	dir := t.TempDir()
+	if code, out, errb := ttbench(t, "provision", "-data", dir, "-n", "5", "-batch", "2", "-prefix", "u"); code != 0 || !strings.Contains(out, "provisioned 5 users u1..u5 (ids 1..5") {
+		t.Fatalf("provision: code %d\n%s%s", code, out, errb)
+	}
+	sock := startAppliance(t, dir)
+	// The users log in, and the running appliance's lock refuses -data.
+	if code, out, errb := ttbench(t, "login", "-socket", sock, "-prefix", "u", "-n", "5", "-c", "5"); code != 0 {
+		t.Fatalf("login: %d\n%s%s", code, out, errb)
+	}
+	code, _, errb := ttbench(t, "provision", "-data", dir, "-n", "1", "-from", "6", "-prefix", "u")
+	if code != 1 || !strings.Contains(errb, "locked") {
+		t.Errorf("provision into a running appliance's store: code %d, %s", code, errb)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"no scenario", nil, 2},
+		{"unknown scenario", []string{"storm"}, 2},
+		{"help", []string{"help"}, 0},
+		{"bad flag", []string{"login", "-bogus"}, 2},
+		{"provision needs a place", []string{"provision", "-n", "3"}, 2},
+		{"p2p tiny size", []string{"p2p", "-msg", "127.0.0.1:1", "-size", "3"}, 2},
+		{"no server", []string{"login", "-n", "1"}, 1},
+		{"bad client type", []string{"idle", "-msg", "127.0.0.1:1", "-type", "pager"}, 1},
+		{"http step without a login URL", []string{"login", "-msg", "127.0.0.1:1", "-http"}, 1},
+		{"table of nothing", []string{"table", os.DevNull}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, out, errb := ttbench(t, tc.args...); code != tc.code {
+				t.Errorf("exit %d, want %d\n%s%s", code, tc.code, out, errb)
+			}
+		})
+	}
+}
+
+func TestBenchText(t *testing.T) {
+	c, err := client.NewCipher(client.DefaultKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name          string
+		pair, seq, sz int
+	}{
+		{"small", 0, 0, 24},
+		{"padded", 17, 123456, 100},
+		{"large", 99, 7, 4000},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			text := benchText(nil, tc.pair, tc.seq, tc.sz)
+			if len(text) != tc.sz {
+				t.Fatalf("len %d, want %d", len(text), tc.sz)
+			}
+			p, s, ok := parseBenchText(c, c.Encrypt(text))
+			if !ok || p != tc.pair || s != tc.seq {
+				t.Fatalf("parse = %d %d %v", p, s, ok)
+			}
+		})
+	}
+	for _, bad := range [][]byte{nil, []byte("not base64!"), c.Encrypt([]byte("hello world")), c.Encrypt([]byte("ttb x 1 "))} {
+		if _, _, ok := parseBenchText(c, bad); ok {
+			t.Errorf("parseBenchText(%q) ok", bad)
+		}
+	}
+}
