@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"runtime"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -148,5 +149,50 @@ func BenchmarkSendMsgAsync(b *testing.B) {
 	}
 	for range cap(sem) {
 		sem <- struct{}{}
+	}
+}
+
+// BenchmarkIdleClientMemory reports what an idle, connected client costs in
+// heap and goroutine stack (client side only; the server side of each
+// loopback connection is a bare accepted socket), for sizing ttbench.
+func BenchmarkIdleClientMemory(b *testing.B) {
+	const n = 1000
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, n)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		clients := make([]*Client, 0, n)
+		servers := make([]net.Conn, 0, n)
+		for range n {
+			c, err := Dial(context.Background(), ln.Addr().String(), Options{Handler: func(Event) {}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			clients = append(clients, c)
+			servers = append(servers, <-accepted)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64((after.HeapInuse+after.StackInuse)-(before.HeapInuse+before.StackInuse))/n, "bytes/client")
+		for i, c := range clients {
+			c.Close()
+			servers[i].Close()
+		}
 	}
 }
