@@ -21,6 +21,7 @@ type LoginError struct {
 	Text string
 }
 
+// Error describes the refusal.
 func (e *LoginError) Error() string {
 	return fmt.Sprintf("client: login refused: %s (%d): %s", e.Code, int32(e.Code), e.Text)
 }
@@ -31,6 +32,7 @@ type ResultError struct {
 	Code uint32
 }
 
+// Error describes the refusal.
 func (e *ResultError) Error() string {
 	return fmt.Sprintf("client: %s: result code %d", pb.CommandName(e.Cmd), e.Code)
 }

@@ -17,5 +17,5 @@
 //
 // Text message content is encrypted the way every TeamTalk client does it
 // (AES-256-ECB with the shared key, the length in the last 4 bytes, base64;
-// PROTOCOL.md §7.1): see EncryptText and DecryptText.
+// PROTOCOL.md §7.1): see Cipher.
 package client

@@ -42,6 +42,7 @@ type ResolveError struct {
 	Msg  string
 }
 
+// Error describes the refusal.
 func (e *ResolveError) Error() string {
 	return fmt.Sprintf("client: login server refused: code %d: %s", e.Code, e.Msg)
 }
