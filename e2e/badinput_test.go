@@ -403,6 +403,11 @@ func TestBadInput(t *testing.T) {
 					return msgCounter(t, a, tc.counter) > before
 				})
 			}
+			// The hostile connection is gone from msg's registry: only
+			// alice's and bob's remain.
+			eventually(t, 5*time.Second, "msg online_conns back to 2", func() bool {
+				return msgCounter(t, a, "online_conns") == 2
+			})
 			check(t)
 		})
 	}
