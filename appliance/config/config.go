@@ -137,7 +137,14 @@ type DBProxyCfg struct {
 	LoginFailLimit int `toml:"login_fail_limit"`
 	// LoginFailWindow is how long a failed login is remembered.
 	LoginFailWindow Duration `toml:"login_fail_window"`
+	// MaxGroupMembers bounds a group's size: creating a group with more
+	// members, or adding members past it, is refused (result 1). Default
+	// 500 like the reference's clients; at most MaxGroupMembersLimit.
+	MaxGroupMembers int `toml:"max_group_members"`
 }
+
+// MaxGroupMembersLimit is the largest dbproxy.max_group_members accepted.
+const MaxGroupMembersLimit = 10000
 
 // FileCfg configures the file service.
 type FileCfg struct {
@@ -147,6 +154,11 @@ type FileCfg struct {
 	Dir               string   `toml:"dir"`
 	TaskTimeout       Duration `toml:"task_timeout"`
 	ClientIdleTimeout Duration `toml:"client_idle_timeout"`
+	// MaxFileSize is the largest transfer accepted, in bytes (the protocol's
+	// file_size is a uint32, so at most 4294967295).
+	MaxFileSize int64 `toml:"max_file_size"`
+	// Retention is how long an offline file is kept on disk after its upload.
+	Retention Duration `toml:"retention"`
 }
 
 // MsfsCfg configures the msfs service.
@@ -256,6 +268,7 @@ func Default() *Config {
 			MsfsURL:         "http://127.0.0.1:8700",
 			LoginFailLimit:  10,
 			LoginFailWindow: Duration(30 * time.Minute),
+			MaxGroupMembers: 500,
 			AESKey:          "12345678901234567890123456789012",
 		},
 		File: FileCfg{
@@ -265,6 +278,8 @@ func Default() *Config {
 			Dir:               "",
 			TaskTimeout:       Duration(60 * time.Second),
 			ClientIdleTimeout: Duration(120 * time.Second),
+			MaxFileSize:       1 << 30,
+			Retention:         Duration(7 * 24 * time.Hour),
 		},
 		Msfs: MsfsCfg{
 			Listen:      "127.0.0.1:8700",

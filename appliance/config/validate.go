@@ -153,6 +153,9 @@ func (c *Config) Validate() []Problem {
 		bad("dbproxy.login_fail_limit", "must be positive, got %d", c.DBProxy.LoginFailLimit)
 	}
 	positive("dbproxy.login_fail_window", c.DBProxy.LoginFailWindow)
+	if n := c.DBProxy.MaxGroupMembers; n < 1 || n > MaxGroupMembersLimit {
+		bad("dbproxy.max_group_members", "must be between 1 and %d, got %d", MaxGroupMembersLimit, n)
+	}
 
 	listen("file.client_listen", c.File.ClientListen, false)
 	listen("file.msg_listen", c.File.MsgListen, false)
@@ -169,6 +172,10 @@ func (c *Config) Validate() []Problem {
 	}
 	positive("file.task_timeout", c.File.TaskTimeout)
 	positive("file.client_idle_timeout", c.File.ClientIdleTimeout)
+	if c.File.MaxFileSize < 1 || c.File.MaxFileSize > 1<<32-1 {
+		bad("file.max_file_size", "must be between 1 and 4294967295 bytes, got %d", c.File.MaxFileSize)
+	}
+	positive("file.retention", c.File.Retention)
 
 	listen("msfs.listen", c.Msfs.Listen, false)
 	if c.Msfs.FilesPerDir < 1 {
