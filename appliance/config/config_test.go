@@ -103,6 +103,8 @@ func TestLoad(t *testing.T) {
 		{name: "mysql needs dsn", sets: []string{"store.backend=mysql"}, wantErr: []string{"store.mysql.dsn"}},
 		{name: "several problems at once", file: "[msg]\nmax_conns = 0\n[route]\nlisten = \"nohost\"\n", wantProbs: 2,
 			wantErr: []string{"cfg.toml:2: msg.max_conns", "cfg.toml:4: route.listen"}},
+		{name: "group size over the limit", sets: []string{"dbproxy.max_group_members=10001"}, wantErr: []string{"dbproxy.max_group_members", "10000"}},
+		{name: "group size zero", sets: []string{"dbproxy.max_group_members=0"}, wantErr: []string{"dbproxy.max_group_members"}},
 		{name: "long socket", sets: []string{"control.socket=/" + strings.Repeat("s", 120)}, wantErr: []string{"control.socket", "108"}},
 	}
 	for _, tc := range tests {
