@@ -175,19 +175,41 @@ type HTTPMsgCfg struct {
 	DBProxy      []string `toml:"dbproxy"`
 	DBProxyConns int      `toml:"dbproxy_conns"`
 	Route        []string `toml:"route"`
-	APIKeys      []string `toml:"api_keys"`
-	IdleTimeout  Duration `toml:"idle_timeout"`
+	// APIKeys are the accepted app_key values; with none, every request is
+	// refused (error_code 2).
+	APIKeys     []string `toml:"api_keys"`
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// RequestTimeout bounds the wait for db's answer to one request.
+	RequestTimeout Duration `toml:"request_timeout"`
+	// SystemUserID sends /query/SendMessage notices whose req_user_id is 0;
+	// 0 here means such requests are refused.
+	SystemUserID uint32 `toml:"system_user_id"`
 }
 
 // PushCfg configures the push service.
 type PushCfg struct {
-	Listen          string `toml:"listen"`
-	APNsCert        string `toml:"apns_cert"`
-	APNsKey         string `toml:"apns_key"`
-	APNsKeyPassword string `toml:"apns_key_password"`
-	APNsTopic       string `toml:"apns_topic"`
-	APNsSandbox     bool   `toml:"apns_sandbox"`
-	WebhookURL      string `toml:"webhook_url"`
+	Listen string `toml:"listen"`
+	// APNsKeyFile is the token-auth key (.p8, PKCS#8 PEM) from Apple's
+	// developer account; empty: no APNs (iOS tokens fail).
+	APNsKeyFile string `toml:"apns_key_file"`
+	APNsKeyID   string `toml:"apns_key_id"`
+	APNsTeamID  string `toml:"apns_team_id"`
+	APNsTopic   string `toml:"apns_topic"`
+	APNsSandbox bool   `toml:"apns_sandbox"`
+	// APNsURL overrides the APNs endpoint (default Apple's production or
+	// sandbox host by apns_sandbox).
+	APNsURL string `toml:"apns_url"`
+	// APNsCAFile adds PEM roots trusted for the APNs endpoint (tests,
+	// proxies); empty: the system roots.
+	APNsCAFile string `toml:"apns_ca_file"`
+	// Retries is how many times a delivery answered 429 or 5xx (or failed
+	// in transport) is retried, with exponential backoff.
+	Retries int `toml:"retries"`
+	// Workers is how many deliveries run at once.
+	Workers int `toml:"workers"`
+	// RequestTimeout bounds one HTTP request to APNs or the webhook.
+	RequestTimeout Duration `toml:"request_timeout"`
+	WebhookURL     string   `toml:"webhook_url"`
 }
 
 // Store chooses the IM store.
@@ -288,16 +310,20 @@ func Default() *Config {
 			IdleTimeout: Duration(30 * time.Second),
 		},
 		HTTPMsg: HTTPMsgCfg{
-			Listen:       "127.0.0.1:8400",
-			DBProxy:      []string{"127.0.0.1:10600"},
-			DBProxyConns: 1,
-			Route:        []string{"127.0.0.1:8200"},
-			APIKeys:      []string{},
-			IdleTimeout:  Duration(60 * time.Second),
+			Listen:         "127.0.0.1:8400",
+			DBProxy:        []string{"127.0.0.1:10600"},
+			DBProxyConns:   1,
+			Route:          []string{"127.0.0.1:8200"},
+			APIKeys:        []string{},
+			IdleTimeout:    Duration(60 * time.Second),
+			RequestTimeout: Duration(5 * time.Second),
 		},
 		Push: PushCfg{
-			Listen:      "127.0.0.1:8500",
-			APNsSandbox: true,
+			Listen:         "127.0.0.1:8500",
+			APNsSandbox:    true,
+			Retries:        3,
+			Workers:        8,
+			RequestTimeout: Duration(10 * time.Second),
 		},
 		Store: Store{
 			Backend: "bolt",

@@ -190,12 +190,30 @@ func (c *Config) Validate() []Problem {
 		bad("httpmsg.dbproxy_conns", "must be positive, got %d", c.HTTPMsg.DBProxyConns)
 	}
 	positive("httpmsg.idle_timeout", c.HTTPMsg.IdleTimeout)
+	positive("httpmsg.request_timeout", c.HTTPMsg.RequestTimeout)
+	for i, k := range c.HTTPMsg.APIKeys {
+		if len(k) < 16 {
+			bad("httpmsg.api_keys", "key %d is %d characters; use at least 16", i+1, len(k))
+		}
+	}
 
 	listen("push.listen", c.Push.Listen, false)
 	httpURL("push.webhook_url", c.Push.WebhookURL, true)
-	if (c.Push.APNsCert == "") != (c.Push.APNsKey == "") {
-		bad("push.apns_key", "apns_cert and apns_key go together")
+	httpURL("push.apns_url", c.Push.APNsURL, true)
+	if c.Push.APNsKeyFile != "" {
+		for _, kv := range [][2]string{{"push.apns_key_id", c.Push.APNsKeyID}, {"push.apns_team_id", c.Push.APNsTeamID}, {"push.apns_topic", c.Push.APNsTopic}} {
+			if kv[1] == "" {
+				bad(kv[0], "required when push.apns_key_file is set")
+			}
+		}
 	}
+	if c.Push.Retries < 0 || c.Push.Retries > 10 {
+		bad("push.retries", "must be 0..10, got %d", c.Push.Retries)
+	}
+	if c.Push.Workers < 1 {
+		bad("push.workers", "must be positive, got %d", c.Push.Workers)
+	}
+	positive("push.request_timeout", c.Push.RequestTimeout)
 
 	switch c.Store.Backend {
 	case "bolt":
