@@ -145,20 +145,47 @@ func (s *Store) SaveMessage(ctx context.Context, nm state.NewMessage) (state.Mes
 	if err := nm.Validate(); err != nil {
 		return state.Message{}, fmt.Errorf("boltstore: save message: %w", err)
 	}
+	m := s.newMsg(nm)
+	if err := s.update(ctx, m.write()); err != nil {
+		return state.Message{}, fmt.Errorf("boltstore: save message %d→%d: %w", nm.From, nm.To, err)
+	}
+	return m.Message, nil
+}
+
+// SaveMessageAsync implements state.MessageQueuer: the save joins the
+// committer's queue, and done runs on the committer goroutine after the
+// batch holding it is durable.
+func (s *Store) SaveMessageAsync(ctx context.Context, nm state.NewMessage, done func(state.Message, error)) {
+	if err := nm.Validate(); err != nil {
+		done(state.Message{}, fmt.Errorf("boltstore: save message: %w", err))
+		return
+	}
+	m := s.newMsg(nm)
+	s.updateAsync(ctx, m.write(), func(err error) {
+		if err != nil {
+			done(state.Message{}, fmt.Errorf("boltstore: save message %d→%d: %w", nm.From, nm.To, err))
+			return
+		}
+		done(m.Message, nil)
+	})
+}
+
+// pendingMsg is a message on its way to the committer; write fills its ID.
+type pendingMsg struct{ state.Message }
+
+func (s *Store) newMsg(nm state.NewMessage) *pendingMsg {
 	if nm.Created == 0 {
 		nm.Created = s.now()
 	}
-	m := state.Message{From: nm.From, To: nm.To, Type: nm.Type, Created: nm.Created, Content: nm.Content}
-	var err error
-	if nm.Type.IsGroup() {
-		err = s.update(ctx, func(w *wtx) error { return w.saveGroupMsg(&m) })
-	} else {
-		err = s.update(ctx, func(w *wtx) error { return w.saveSingleMsg(&m) })
+	return &pendingMsg{state.Message{From: nm.From, To: nm.To, Type: nm.Type, Created: nm.Created, Content: nm.Content}}
+}
+
+// write is the committer's function storing m.
+func (m *pendingMsg) write() func(*wtx) error {
+	if m.Type.IsGroup() {
+		return func(w *wtx) error { return w.saveGroupMsg(&m.Message) }
 	}
-	if err != nil {
-		return state.Message{}, fmt.Errorf("boltstore: save message %d→%d: %w", nm.From, nm.To, err)
-	}
-	return m, nil
+	return func(w *wtx) error { return w.saveSingleMsg(&m.Message) }
 }
 
 func (w *wtx) saveSingleMsg(m *state.Message) error {

@@ -57,13 +57,18 @@ type Store struct {
 	commits, writes, maxBatch, failed atomic.Uint64
 }
 
-var _ state.Store = (*Store)(nil)
+var (
+	_ state.Store         = (*Store)(nil)
+	_ state.MessageQueuer = (*Store)(nil)
+)
 
-// request is one write waiting for the committer.
+// request is one write waiting for the committer. Exactly one of done (a
+// synchronous caller waiting) and cb (an asynchronous one) is set.
 type request struct {
 	ctx  context.Context
 	fn   func(*wtx) error
 	done chan error
+	cb   func(error)
 }
 
 // Open opens (creating if needed) the store at path, runs any pending schema
@@ -152,19 +157,39 @@ func (s *Store) update(ctx context.Context, fn func(*wtx) error) error {
 		return err
 	}
 	req := &request{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	if err := s.enqueue(req); err != nil {
+		return err
+	}
+	return <-req.done
+}
+
+// updateAsync is update without the wait: cb gets the outcome once the
+// transaction is durable (or failed), on the committer goroutine, or on the
+// caller's when the write could not be queued. Writes queued one after the
+// other by one goroutine run in that order.
+func (s *Store) updateAsync(ctx context.Context, fn func(*wtx) error, cb func(error)) {
+	if err := ctx.Err(); err != nil {
+		cb(err)
+		return
+	}
+	if err := s.enqueue(&request{ctx: ctx, fn: fn, cb: cb}); err != nil {
+		cb(err)
+	}
+}
+
+// enqueue hands req to the committer, waiting while the queue is full.
+func (s *Store) enqueue(req *request) error {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if s.closed {
-		s.mu.RUnlock()
 		return state.ErrClosed
 	}
 	select {
 	case s.queue <- req:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return ctx.Err()
+		return nil
+	case <-req.ctx.Done():
+		return req.ctx.Err()
 	}
-	s.mu.RUnlock()
-	return <-req.done
 }
 
 // view runs fn in a read-only transaction.
@@ -279,8 +304,23 @@ func (s *Store) commit(batch []*request) {
 		}
 	}
 	for i, r := range batch {
-		r.done <- results[i]
+		if r.cb != nil {
+			s.callback(r.cb, results[i])
+		} else {
+			r.done <- results[i]
+		}
 	}
+}
+
+// callback runs an asynchronous writer's completion; a panic there is
+// logged, not allowed to stop the committer.
+func (s *Store) callback(cb func(error), err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("boltstore: panic in a write callback", "panic", p)
+		}
+	}()
+	cb(err)
 }
 
 // runWrite runs one write function, turning a panic into an error that

@@ -1,0 +1,125 @@
+package boltstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"teamtalk/state"
+)
+
+type asyncResult struct {
+	m   state.Message
+	err error
+}
+
+// TestSaveMessageAsync checks the asynchronous save: ids follow the order of
+// queueing, many saves share a commit, the callback sees what SaveMessage
+// would return, and every answered message is readable.
+func TestSaveMessageAsync(t *testing.T) {
+	tests := []struct {
+		name    string
+		m       state.NewMessage
+		wantErr error
+	}{
+		{"single text", state.NewMessage{From: 1, To: 2, Type: state.MsgSingleText, Content: []byte("x")}, nil},
+		{"to oneself", state.NewMessage{From: 3, To: 3, Type: state.MsgSingleText, Content: []byte("x")}, state.ErrInvalid},
+		{"unknown group", state.NewMessage{From: 1, To: 77, Type: state.MsgGroupText, Content: []byte("x")}, state.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openTest(t, Options{NoSync: true})
+			done := make(chan asyncResult, 1)
+			s.SaveMessageAsync(context.Background(), tt.m, func(m state.Message, err error) { done <- asyncResult{m, err} })
+			r := waitResult(t, done)
+			if !errors.Is(r.err, tt.wantErr) || (tt.wantErr == nil) != (r.err == nil) {
+				t.Fatalf("err %v, want %v", r.err, tt.wantErr)
+			}
+			if tt.wantErr == nil && (r.m.ID != 1 || r.m.From != tt.m.From || r.m.To != tt.m.To || r.m.Created == 0) {
+				t.Fatalf("saved %+v", r.m)
+			}
+		})
+	}
+}
+
+func TestSaveMessageAsyncOrderAndBatching(t *testing.T) {
+	s := openTest(t, Options{})
+	const n = 500
+	done := make(chan asyncResult, n)
+	// Hold the committer so the saves queue up behind one write.
+	hold, release := make(chan struct{}), make(chan struct{})
+	go s.update(context.Background(), func(w *wtx) error { close(hold); <-release; return nil })
+	<-hold
+	before := s.Stats()
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		close(release)
+	}()
+	for i := range n {
+		s.SaveMessageAsync(context.Background(), state.NewMessage{From: 1, To: 2, Type: state.MsgSingleText, Content: fmt.Appendf(nil, "m%d", i)},
+			func(m state.Message, err error) { done <- asyncResult{m, err} })
+	}
+	for i := range n {
+		r := waitResult(t, done)
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r.m.ID != uint32(i+1) || string(r.m.Content) != fmt.Sprintf("m%d", i) {
+			t.Fatalf("answer %d: id %d content %q", i, r.m.ID, r.m.Content)
+		}
+	}
+	after := s.Stats()
+	if commits := after.Commits - before.Commits; commits >= n/4 {
+		t.Errorf("%d saves took %d commits; they should share commits", n, commits)
+	}
+	ms, err := s.Messages(context.Background(), 2, state.HistoryQuery{Type: state.SessionSingle, SessionID: 1, Count: n + 1})
+	if err != nil || len(ms) != n {
+		t.Fatalf("history: %d messages, %v", len(ms), err)
+	}
+}
+
+func TestSaveMessageAsyncClosedAndCanceled(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "im.db"), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan asyncResult, 2)
+	m := state.NewMessage{From: 1, To: 2, Type: state.MsgSingleText, Content: []byte("x")}
+	s.SaveMessageAsync(ctx, m, func(m state.Message, err error) { done <- asyncResult{m, err} })
+	if r := waitResult(t, done); !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("canceled: %v", r.err)
+	}
+	s.Close()
+	s.SaveMessageAsync(context.Background(), m, func(m state.Message, err error) { done <- asyncResult{m, err} })
+	if r := waitResult(t, done); !errors.Is(r.err, state.ErrClosed) {
+		t.Fatalf("closed: %v", r.err)
+	}
+}
+
+// TestSaveMessageAsyncCallbackPanic checks that a panicking callback does not
+// stop the committer.
+func TestSaveMessageAsyncCallbackPanic(t *testing.T) {
+	s := openTest(t, Options{NoSync: true})
+	m := state.NewMessage{From: 1, To: 2, Type: state.MsgSingleText, Content: []byte("x")}
+	s.SaveMessageAsync(context.Background(), m, func(state.Message, error) { panic("boom") })
+	got, err := s.SaveMessage(context.Background(), m)
+	if err != nil || got.ID != 2 {
+		t.Fatalf("after a panicking callback: %+v, %v", got, err)
+	}
+}
+
+func waitResult(t *testing.T, ch <-chan asyncResult) asyncResult {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("no callback")
+		return asyncResult{}
+	}
+}
