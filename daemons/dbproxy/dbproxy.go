@@ -89,6 +89,12 @@ type Service struct {
 	unknownLog  rateLog
 	overLog     rateLog
 	errLog      rateLog
+
+	// Group refusals (PROTOCOL.md §4.4, §4.10 and the limits of issue 5).
+	groupNonMember atomic.Uint64 // group messages from non-members or to unknown groups
+	groupTooLarge  atomic.Uint64 // creates or adds past max_group_members
+	groupNoUser    atomic.Uint64 // creates or adds naming users that do not exist
+	groupLog       rateLog
 }
 
 // timerInfo describes one of the service's timers for the console.
@@ -398,11 +404,14 @@ func (s *Service) Timers() []ctlapi.Timer {
 // counters flattens the per-command statistics and the service's totals.
 func (s *Service) counters() map[string]uint64 {
 	m := map[string]uint64{
-		"bad_bodies":      s.badBodies.Load(),
-		"unknown_cmds":    s.unknownCmds.Load(),
-		"overloads":       s.overloads.Load(),
-		"heartbeats_sent": s.heartbeats.Load(),
-		"login_limited":   uint64(s.limiter.size()),
+		"bad_bodies":                    s.badBodies.Load(),
+		"unknown_cmds":                  s.unknownCmds.Load(),
+		"overloads":                     s.overloads.Load(),
+		"heartbeats_sent":               s.heartbeats.Load(),
+		"login_limited":                 uint64(s.limiter.size()),
+		"group_msgs_refused_non_member": s.groupNonMember.Load(),
+		"group_changes_refused_size":    s.groupTooLarge.Load(),
+		"group_changes_refused_no_user": s.groupNoUser.Load(),
 	}
 	m["pending"] = uint64(max(s.pool.pending.Load(), 0))
 	s.mu.Lock()

@@ -76,6 +76,10 @@ func on[R proto.Message](name string, reply any, fn func(s *Service, ctx context
 func handlerTable() map[uint16]*handler {
 	msg := on("IMMsgData", pb.MessageCmdID_CID_MSG_DATA, (*Service).saveMessage)
 	msg.key = func(req proto.Message) uint64 { return sessionKey(req.(*pb.IMMsgData)) }
+	// Member changes of one group run in order on the group's worker, so the
+	// size check and the change cannot interleave with another change.
+	chg := on("IMGroupChangeMemberReq", pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_RESPONSE, (*Service).changeMembers)
+	chg.key = func(req proto.Message) uint64 { return 1<<63 | uint64(req.(*pb.IMGroupChangeMemberReq).GetGroupId()) }
 	return map[uint16]*handler{
 		uint16(pb.OtherCmdID_CID_OTHER_VALIDATE_REQ):                            on("IMValidateReq", pb.OtherCmdID_CID_OTHER_VALIDATE_RSP, (*Service).validate),
 		uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_USER_INFO_REQUEST):              on("IMUsersInfoReq", pb.BuddyListCmdID_CID_BUDDY_LIST_USER_INFO_RESPONSE, (*Service).usersInfo),
@@ -98,7 +102,7 @@ func handlerTable() map[uint16]*handler {
 		uint16(pb.GroupCmdID_CID_GROUP_NORMAL_LIST_REQUEST):                     on("IMNormalGroupListReq", pb.GroupCmdID_CID_GROUP_NORMAL_LIST_RESPONSE, (*Service).normalGroups),
 		uint16(pb.GroupCmdID_CID_GROUP_INFO_REQUEST):                            on("IMGroupInfoListReq", pb.GroupCmdID_CID_GROUP_INFO_RESPONSE, (*Service).groupInfo),
 		uint16(pb.GroupCmdID_CID_GROUP_CREATE_REQUEST):                          on("IMGroupCreateReq", pb.GroupCmdID_CID_GROUP_CREATE_RESPONSE, (*Service).createGroup),
-		uint16(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_REQUEST):                   on("IMGroupChangeMemberReq", pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_RESPONSE, (*Service).changeMembers),
+		uint16(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_REQUEST):                   chg,
 		uint16(pb.GroupCmdID_CID_GROUP_SHIELD_GROUP_REQUEST):                    on("IMGroupShieldReq", pb.GroupCmdID_CID_GROUP_SHIELD_GROUP_RESPONSE, (*Service).groupShield),
 		uint16(pb.OtherCmdID_CID_OTHER_GET_SHIELD_REQ):                          on("IMGroupGetShieldReq", pb.OtherCmdID_CID_OTHER_GET_SHIELD_RSP, (*Service).groupGetShield),
 		uint16(pb.FileCmdID_CID_FILE_HAS_OFFLINE_REQ):                           on("IMFileHasOfflineReq", pb.FileCmdID_CID_FILE_HAS_OFFLINE_RES, (*Service).offlineFiles),
@@ -338,6 +342,11 @@ func (s *Service) saveMessage(ctx context.Context, req *pb.IMMsgData) (proto.Mes
 		req.MsgId = proto.Uint32(m.ID)
 		return req, nil
 	case typ.IsGroup() && (errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrNotMember)):
+		s.groupNonMember.Add(1)
+		if ok, n := s.groupLog.allow(); ok {
+			s.log.Warn("group message refused: sender not a member or group unknown (no ack)",
+				"from", nm.From, "group", nm.To, "err", err, "suppressed", n)
+		}
 		return nil, nil
 	case errors.Is(err, state.ErrInvalid):
 		return req, nil
@@ -623,6 +632,9 @@ func (s *Service) groupInfo(ctx context.Context, req *pb.IMGroupInfoListReq) (pr
 
 func (s *Service) createGroup(ctx context.Context, req *pb.IMGroupCreateReq) (proto.Message, error) {
 	rsp := &pb.IMGroupCreateRsp{UserId: req.UserId, ResultCode: proto.Uint32(1), GroupName: proto.String(req.GetGroupName()), AttachData: req.AttachData}
+	if ok, err := s.groupMembersOK(ctx, "create", req.GetUserId(), 0, nil, req.GetMemberIdList()); !ok {
+		return rsp, err
+	}
 	g, err := s.store.CreateGroup(ctx, state.NewGroup{
 		Name:    req.GetGroupName(),
 		Avatar:  req.GetGroupAvatar(),
@@ -658,6 +670,11 @@ func (s *Service) changeMembers(ctx context.Context, req *pb.IMGroupChangeMember
 	if !allowed || g.Status != 0 {
 		return rsp, nil
 	}
+	if op == pb.GroupModifyType_GROUP_MODIFY_TYPE_ADD {
+		if ok, err := s.groupMembersOK(ctx, "add", uid, gid, g.MemberIDs(), req.GetMemberIdList()); !ok {
+			return rsp, err
+		}
+	}
 	after, changed, err := s.store.ChangeMembers(ctx, gid, state.ModifyType(op), req.GetMemberIdList())
 	if err != nil {
 		if errors.Is(err, state.ErrInvalid) || errors.Is(err, state.ErrNotFound) {
@@ -668,6 +685,59 @@ func (s *Service) changeMembers(ctx context.Context, req *pb.IMGroupChangeMember
 	rsp.ResultCode = proto.Uint32(0)
 	rsp.CurUserIdList, rsp.ChgUserIdList = after.MemberIDs(), changed
 	return rsp, nil
+}
+
+// groupMembersOK checks the members a create or an add would give a group
+// (current plus adding): every added id must name an existing user and the
+// group may not grow past dbproxy.max_group_members. A refusal is counted
+// and logged (rate-limited) with its reason; err is set only when the store
+// could not be asked.
+func (s *Service) groupMembersOK(ctx context.Context, what string, requester, gid uint32, current, adding []uint32) (bool, error) {
+	have := make(map[uint32]bool, len(current)+len(adding))
+	for _, id := range current {
+		have[id] = true
+	}
+	var fresh []uint32
+	for _, id := range adding {
+		if id != 0 && !have[id] {
+			have[id] = true
+			fresh = append(fresh, id)
+		}
+	}
+	if limit := s.cfg.MaxGroupMembers; limit > 0 && len(have) > limit {
+		s.groupTooLarge.Add(1)
+		if ok, n := s.groupLog.allow(); ok {
+			s.log.Warn("group "+what+" refused: too many members", "requester", requester, "group", gid,
+				"members", len(have), "max_group_members", limit, "suppressed", n)
+		}
+		return false, nil
+	}
+	if len(fresh) == 0 {
+		return true, nil
+	}
+	us, err := s.store.Users(ctx, fresh)
+	if err != nil {
+		return false, fmt.Errorf("dbproxy: group %s: look up members: %w", what, err)
+	}
+	if len(us) == len(fresh) {
+		return true, nil
+	}
+	known := make(map[uint32]bool, len(us))
+	for _, u := range us {
+		known[u.ID] = true
+	}
+	var missing []uint32
+	for _, id := range fresh {
+		if !known[id] {
+			missing = append(missing, id)
+		}
+	}
+	s.groupNoUser.Add(1)
+	if ok, n := s.groupLog.allow(); ok {
+		s.log.Warn("group "+what+" refused: no such users", "requester", requester, "group", gid,
+			"missing", missing, "suppressed", n)
+	}
+	return false, nil
 }
 
 func (s *Service) groupShield(ctx context.Context, req *pb.IMGroupShieldReq) (proto.Message, error) {
