@@ -167,6 +167,12 @@ type MsfsCfg struct {
 	Dir         string   `toml:"dir"`
 	FilesPerDir int      `toml:"files_per_dir"`
 	IdleTimeout Duration `toml:"idle_timeout"`
+	// MaxFileSize is the largest file stored, in bytes (the reference: 5 MiB);
+	// a larger one is refused with error_code 1.
+	MaxFileSize int64 `toml:"max_file_size"`
+	// MaxRequestSize is the largest upload request body, in bytes (the
+	// reference: 10 MiB); a larger one is refused with error_code 1 unread.
+	MaxRequestSize int64 `toml:"max_request_size"`
 }
 
 // HTTPMsgCfg configures the httpmsg service.
@@ -304,10 +310,12 @@ func Default() *Config {
 			Retention:         Duration(7 * 24 * time.Hour),
 		},
 		Msfs: MsfsCfg{
-			Listen:      "127.0.0.1:8700",
-			Dir:         "",
-			FilesPerDir: 30000,
-			IdleTimeout: Duration(30 * time.Second),
+			Listen:         "127.0.0.1:8700",
+			Dir:            "",
+			FilesPerDir:    30000,
+			IdleTimeout:    Duration(30 * time.Second),
+			MaxFileSize:    5 << 20,
+			MaxRequestSize: 10 << 20,
 		},
 		HTTPMsg: HTTPMsgCfg{
 			Listen:         "127.0.0.1:8400",

@@ -113,7 +113,7 @@ func (c *Config) Validate() []Problem {
 	listen("login.http_listen", c.Login.HTTPListen, false)
 	listen("login.client_listen", c.Login.ClientListen, true)
 	listen("login.msgserver_listen", c.Login.MsgServerListen, false)
-	httpURL("login.msfs_url", c.Login.MsfsURL, false)
+	httpURL("login.msfs_url", c.Login.MsfsURL, true)
 	httpURL("login.discovery_url", c.Login.DiscoveryURL, true)
 	positive("login.http_idle_timeout", c.Login.HTTPIdleTimeout)
 
@@ -182,6 +182,12 @@ func (c *Config) Validate() []Problem {
 		bad("msfs.files_per_dir", "must be positive, got %d", c.Msfs.FilesPerDir)
 	}
 	positive("msfs.idle_timeout", c.Msfs.IdleTimeout)
+	if c.Msfs.MaxFileSize < 1 {
+		bad("msfs.max_file_size", "must be positive, got %d", c.Msfs.MaxFileSize)
+	}
+	if c.Msfs.MaxRequestSize < c.Msfs.MaxFileSize {
+		bad("msfs.max_request_size", "%d is below max_file_size %d (the multipart framing needs room too)", c.Msfs.MaxRequestSize, c.Msfs.MaxFileSize)
+	}
 
 	listen("httpmsg.listen", c.HTTPMsg.Listen, false)
 	peers("httpmsg.dbproxy", c.HTTPMsg.DBProxy, 1)
