@@ -101,10 +101,7 @@ func senderPairs(n int) [][2]string {
 	return p
 }
 
-// load runs one sender goroutine per direction of every pair against msg at
-// addr until ctx ends or its connection dies, recording every acked message
-// in log. It returns when every sender stopped, with the number of sends
-// that ended without an ack (their fate is unknown to the sender).
+// load is the p2p traffic of startLoad.
 type load struct {
 	wg      sync.WaitGroup
 	mu      sync.Mutex
@@ -113,7 +110,11 @@ type load struct {
 	errs    []error
 }
 
-func startLoad(ctx context.Context, t *testing.T, addr string, pairs [][2]string, tag string, log *ackLog) *load {
+// startLoad runs one sender goroutine per direction of every pair against
+// msg at addr until ctx ends or its connection dies, recording every acked
+// message in log. A send not acked within sendTimeout counts as unacked
+// (its fate is unknown to the sender) and the sender goes on.
+func startLoad(ctx context.Context, t *testing.T, addr string, pairs [][2]string, tag string, log *ackLog, sendTimeout time.Duration) *load {
 	t.Helper()
 	l := &load{}
 	for _, p := range pairs {
@@ -141,7 +142,7 @@ func startLoad(ctx context.Context, t *testing.T, addr string, pairs [][2]string
 				}()
 				for n := 0; ctx.Err() == nil; n++ {
 					text := fmt.Sprintf("%s %s->%s #%d", tag, from, to, n)
-					sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+					sctx, cancel := context.WithTimeout(ctx, sendTimeout)
 					id, err := c.SendText(sctx, toID, text)
 					cancel()
 					l.mu.Lock()
@@ -285,7 +286,7 @@ func TestCrashSafety(t *testing.T) {
 		}
 		before := log.count()
 		ctx, cancel := context.WithCancel(context.Background())
-		l := startLoad(ctx, t, addr, pairs, fmt.Sprintf("c%d", cycle), log)
+		l := startLoad(ctx, t, addr, pairs, fmt.Sprintf("c%d", cycle), log, 10*time.Second)
 		// Kill once traffic flows, at a random moment within the next second.
 		eventually(t, 10*time.Second, "first acks", func() bool { return log.count() > before })
 		time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond)
