@@ -570,10 +570,12 @@ func mustBody(t *testing.T, m proto.Message) []byte {
 
 // TestMessageOrder: many messages of one conversation, pipelined on several
 // links at once, get ids 1..N without gaps or repeats, and on each link in
-// the order that link sent them.
+// the order that link sent them; they share durable commits rather than
+// taking one fsync each.
 func TestMessageOrder(t *testing.T) {
-	f := newFixture(t, func(c *config.Config) { c.DBProxy.Workers = 8 })
+	f := newFixture(t, func(c *config.Config) { c.DBProxy.Workers = 8 }, durable)
 	f.seed()
+	before := f.store.Stats()
 	const links, perLink = 4, 100
 	var wg sync.WaitGroup
 	ids := make([][]uint32, links)
@@ -638,5 +640,11 @@ func TestMessageOrder(t *testing.T) {
 		if id != uint32(i+1) {
 			t.Fatalf("ids are not 1..%d: position %d holds %d", links*perLink, i, id)
 		}
+	}
+	// One conversation runs on one worker: only asynchronous saves let its
+	// messages share commits.
+	if st := f.store.Stats(); st.Writes-before.Writes < links*perLink || st.Commits-before.Commits > links*perLink/2 {
+		t.Errorf("%d writes in %d commits; pipelined messages should share commits",
+			st.Writes-before.Writes, st.Commits-before.Commits)
 	}
 }

@@ -40,6 +40,10 @@ type handler struct {
 	// key, when set, names the ordering key of a request: requests with one
 	// key run on one worker in arrival order.
 	key func(req proto.Message) uint64
+	// async, when set, replaces fn: it starts the request and calls reply
+	// exactly once, possibly later on another goroutine (the store's
+	// committer), with what fn would have returned.
+	async func(s *Service, ctx context.Context, req proto.Message, reply func(proto.Message, error))
 
 	requests  atomic.Uint64
 	errors    atomic.Uint64
@@ -76,6 +80,9 @@ func on[R proto.Message](name string, reply any, fn func(s *Service, ctx context
 func handlerTable() map[uint16]*handler {
 	msg := on("IMMsgData", pb.MessageCmdID_CID_MSG_DATA, (*Service).saveMessage)
 	msg.key = func(req proto.Message) uint64 { return sessionKey(req.(*pb.IMMsgData)) }
+	msg.async = func(s *Service, ctx context.Context, req proto.Message, reply func(proto.Message, error)) {
+		s.saveMessageAsync(ctx, req.(*pb.IMMsgData), reply)
+	}
 	// Member changes of one group run in order on the group's worker, so the
 	// size check and the change cannot interleave with another change.
 	chg := on("IMGroupChangeMemberReq", pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_RESPONSE, (*Service).changeMembers)
@@ -317,6 +324,23 @@ func (s *Service) changeAvatar(ctx context.Context, req *pb.IMChangeAvatarReq) (
 // failure): msg then sends no ack. Group messages of non-members or unknown
 // groups are dropped without a reply, as the reference.
 func (s *Service) saveMessage(ctx context.Context, req *pb.IMMsgData) (proto.Message, error) {
+	type result struct {
+		rep proto.Message
+		err error
+	}
+	ch := make(chan result, 1)
+	s.saveMessageAsync(ctx, req, func(rep proto.Message, err error) { ch <- result{rep, err} })
+	r := <-ch
+	return r.rep, r.err
+}
+
+// saveMessageAsync is saveMessage without the wait: the save joins the
+// store's commit queue (state.SaveMessageAsync) and reply runs once it is
+// durable, so one worker keeps many messages in flight and they share a
+// commit. The worker's queueing order is the order ids are given in. An audio
+// message's clip is stored first, synchronously (it is rare and its message
+// must follow it).
+func (s *Service) saveMessageAsync(ctx context.Context, req *pb.IMMsgData, reply func(proto.Message, error)) {
 	typ := state.MsgType(req.GetMsgType())
 	nm := state.NewMessage{
 		From:    req.GetFromUserId(),
@@ -330,29 +354,32 @@ func (s *Service) saveMessage(ctx context.Context, req *pb.IMMsgData) (proto.Mes
 		content, err := s.saveAudio(ctx, req)
 		if err != nil {
 			if errors.Is(err, state.ErrInvalid) {
-				return req, nil
+				reply(req, nil)
+				return
 			}
-			return req, err
+			reply(req, err)
+			return
 		}
 		nm.Content = content
 	}
-	m, err := s.store.SaveMessage(ctx, nm)
-	switch {
-	case err == nil:
-		req.MsgId = proto.Uint32(m.ID)
-		return req, nil
-	case typ.IsGroup() && (errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrNotMember)):
-		s.groupNonMember.Add(1)
-		if ok, n := s.groupLog.allow(); ok {
-			s.log.Warn("group message refused: sender not a member or group unknown (no ack)",
-				"from", nm.From, "group", nm.To, "err", err, "suppressed", n)
+	state.SaveMessageAsync(ctx, s.store, nm, func(m state.Message, err error) {
+		switch {
+		case err == nil:
+			req.MsgId = proto.Uint32(m.ID)
+			reply(req, nil)
+		case typ.IsGroup() && (errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrNotMember)):
+			s.groupNonMember.Add(1)
+			if ok, n := s.groupLog.allow(); ok {
+				s.log.Warn("group message refused: sender not a member or group unknown (no ack)",
+					"from", nm.From, "group", nm.To, "err", err, "suppressed", n)
+			}
+			reply(nil, nil)
+		case errors.Is(err, state.ErrInvalid):
+			reply(req, nil)
+		default:
+			reply(req, fmt.Errorf("dbproxy: save message %d→%d: %w", nm.From, nm.To, err))
 		}
-		return nil, nil
-	case errors.Is(err, state.ErrInvalid):
-		return req, nil
-	default:
-		return req, fmt.Errorf("dbproxy: save message %d→%d: %w", nm.From, nm.To, err)
-	}
+	})
 }
 
 // saveAudio stores an audio message's clip: msg_data is a 4-byte big-endian

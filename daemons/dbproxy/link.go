@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"teamtalk/netloop"
 	"teamtalk/wire"
 )
@@ -69,9 +71,24 @@ func (s *Service) onFrame(conn netloop.ConnID, frame []byte) {
 }
 
 // run executes one job on a worker and writes its reply on the link it came
-// from.
+// from. An asynchronous handler returns at once and replies from its
+// completion; the job counts as pending until then.
 func (s *Service) run(ctx context.Context, j *job) {
+	if j.h.async != nil {
+		s.pool.pending.Add(1)
+		j.h.async(s, ctx, j.req, func(rep proto.Message, err error) {
+			s.finish(j, rep, err)
+			s.pool.pending.Add(-1)
+		})
+		return
+	}
 	rep, err := j.h.fn(s, ctx, j.req)
+	s.finish(j, rep, err)
+}
+
+// finish sends a job's reply and records its latency. It is quick and
+// never blocks (the store's committer calls it).
+func (s *Service) finish(j *job, rep proto.Message, err error) {
 	if err != nil {
 		j.h.errors.Add(1)
 		s.logErr("dbproxy: request failed", err, "cmd", j.h.name, "conn", j.conn)
@@ -87,7 +104,8 @@ func (s *Service) run(ctx context.Context, j *job) {
 			}
 		}
 	}
-	us := uint64(time.Since(j.arrived).Microseconds())
+	d := time.Since(j.arrived)
+	us := uint64(d.Microseconds())
 	j.h.latencyUS.Add(us)
 	for {
 		m := j.h.maxUS.Load()
@@ -96,7 +114,7 @@ func (s *Service) run(ctx context.Context, j *job) {
 		}
 	}
 	if h := s.latencyVec(); h != nil {
-		h.WithLabelValues(j.h.name).Observe(time.Since(j.arrived).Seconds())
+		h.WithLabelValues(j.h.name).Observe(d.Seconds())
 	}
 }
 
