@@ -71,6 +71,10 @@ type Supervisor struct {
 	RestartBackoffMax Duration `toml:"restart_backoff_max"`
 	EventsKept        int      `toml:"events_kept"`
 	HistoryKept       int      `toml:"history_kept"`
+	// TestHooks enables the control API's fault-injection endpoints
+	// (ctlapi.PathPanic), which the reliability tests use against the
+	// real binary. Never on in production.
+	TestHooks bool `toml:"test_hooks"`
 }
 
 // Control configures the control API socket.
@@ -230,7 +234,7 @@ type MySQL struct {
 	MaxConns int    `toml:"max_conns"`
 	// CreateSchema lets teamtalkd create TeamTalk's tables when the
 	// database has none (mysqlstore.Options.CreateSchema); off, such a
-	// database is refused until `ttctl db init` ran.
+	// database is refused until `teamtalkd -init-db` ran.
 	CreateSchema bool `toml:"create_schema"`
 }
 

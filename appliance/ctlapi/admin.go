@@ -113,3 +113,14 @@ type DepartAdd struct {
 	Parent   string `json:"parent,omitempty"`
 	Priority uint32 `json:"priority,omitempty"`
 }
+
+// PathDBInit creates the missing tables of the IM store (POST: DBInitResult).
+// Like the other admin paths it is answered by the teamtalkd running dbproxy.
+const PathDBInit = "/v1/db/init"
+
+// DBInitResult says what POST PathDBInit did.
+type DBInitResult struct {
+	Backend  string `json:"backend"`            // bolt or mysql
+	Database string `json:"database,omitempty"` // the MySQL DSN without its password
+	Message  string `json:"message"`
+}

@@ -52,3 +52,10 @@ func (c *Client) AddDepart(ctx context.Context, req ctlapi.DepartAdd) (ctlapi.De
 	err := c.do(ctx, http.MethodPost, ctlapi.PathDeparts, req, &d)
 	return d, err
 }
+
+// DBInit creates the missing tables of the IM store (POST /v1/db/init).
+func (c *Client) DBInit(ctx context.Context) (ctlapi.DBInitResult, error) {
+	var r ctlapi.DBInitResult
+	err := c.do(ctx, http.MethodPost, ctlapi.PathDBInit, struct{}{}, &r)
+	return r, err
+}

@@ -59,6 +59,14 @@ func (s *Server) admin(mux *http.ServeMux) {
 		v, err := s.b.AddDepart(r.Context(), req)
 		s.reply(w, v, err)
 	})
+	mux.HandleFunc("POST "+ctlapi.PathDBInit, func(w http.ResponseWriter, r *http.Request) {
+		var req struct{}
+		if !s.body(w, r, &req, maxBody) {
+			return
+		}
+		v, err := s.b.DBInit(r.Context())
+		s.reply(w, v, err)
+	})
 }
 
 // body decodes one JSON object of at most limit bytes into v (unknown fields

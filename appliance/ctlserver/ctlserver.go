@@ -42,6 +42,14 @@ type Backend interface {
 	ImportUsers(ctx context.Context, req ctlapi.UserImport) (ctlapi.ImportResult, error)
 	Departs(ctx context.Context) ([]ctlapi.Depart, error)
 	AddDepart(ctx context.Context, req ctlapi.DepartAdd) (ctlapi.Depart, error)
+	DBInit(ctx context.Context) (ctlapi.DBInitResult, error)
+}
+
+// Panicker is the optional fault-injection part of a Backend
+// (ctlapi.PathPanic): Panic makes the named service panic, or refuses with
+// a *ctlapi.Error when fault injection is off.
+type Panicker interface {
+	Panic(name string) (ctlapi.RestartResult, error)
 }
 
 // Request body limits: one object, and an import of many users.
@@ -134,6 +142,12 @@ func (s *Server) Handler() http.Handler {
 		res, err := s.b.Restart(r.PathValue("name"))
 		s.reply(w, res, err)
 	})
+	if p, ok := s.b.(Panicker); ok {
+		mux.HandleFunc("POST "+ctlapi.PathPanic, func(w http.ResponseWriter, r *http.Request) {
+			res, err := p.Panic(r.PathValue("name"))
+			s.reply(w, res, err)
+		})
+	}
 	mux.HandleFunc("POST "+ctlapi.PathKick, func(w http.ResponseWriter, r *http.Request) {
 		var req ctlapi.KickRequest
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil {

@@ -5,11 +5,11 @@
 //
 //	teamtalkd [-config FILE] [-data DIR] [-socket PATH] [-set KEY=VALUE]... [-log-json]
 //	teamtalkd -print-config | -check-config | -version
+//	teamtalkd -init-db   (create TeamTalk's tables in the MySQL store and exit)
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -27,9 +26,12 @@ import (
 	"teamtalk/appliance/ctlserver"
 	"teamtalk/appliance/sdnotify"
 	"teamtalk/state"
-	"teamtalk/state/boltstore"
 	"teamtalk/state/records"
 )
+
+// storeOpenTimeout bounds connecting to a MySQL store (and creating its
+// schema) at start.
+const storeOpenTimeout = time.Minute
 
 // defaultConfigFile is read when it exists and -config is not given.
 const defaultConfigFile = "/etc/teamtalk/teamtalkd.toml"
@@ -49,6 +51,7 @@ type options struct {
 	sets                        setFlags
 	printConfig, checkConfig    bool
 	logJSON, version            bool
+	initDB                      bool
 }
 
 func run(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
@@ -63,6 +66,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	fs.BoolVar(&o.checkConfig, "check-config", false, "validate the config, print problems, exit 0 or 1")
 	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines (overrides log.format)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.BoolVar(&o.initDB, "init-db", false, "create TeamTalk's tables in the store.mysql.dsn database (skipping those that exist) and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -82,6 +86,17 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	switch {
 	case o.checkConfig:
 		fmt.Fprintf(stdout, "teamtalkd: config ok (%s)\n", orDefaults(cfgFile))
+		return 0
+	case o.initDB:
+		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		ctx, cancel := context.WithTimeout(context.Background(), storeOpenTimeout)
+		defer cancel()
+		where, err := appliance.InitDatabase(ctx, cfg, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "teamtalkd: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "teamtalkd: TeamTalk schema ready in %s\n", where)
 		return 0
 	case o.printConfig:
 		b, err := cfg.Encode()
@@ -166,11 +181,14 @@ func serve(o options, cfg *config.Config, cfgFile string, log *slog.Logger, leve
 		return err
 	}
 	defer rec.Close()
-	store, err := openStore(cfg, log)
-	if err != nil {
-		return err
-	}
-	if store != nil {
+	var store state.Store
+	if appliance.NeedsStore(cfg) {
+		openCtx, cancel := context.WithTimeout(context.Background(), storeOpenTimeout)
+		store, err = appliance.OpenStore(openCtx, cfg, log)
+		cancel()
+		if err != nil {
+			return err
+		}
 		defer store.Close()
 	}
 	sup, err := appliance.New(appliance.Options{
@@ -252,22 +270,5 @@ func background(ctx context.Context, o options, sup *appliance.Supervisor, hup <
 			_ = applied
 			notify.Ready()
 		}
-	}
-}
-
-// openStore opens the IM store when a service here uses it (dbproxy).
-func openStore(cfg *config.Config, log *slog.Logger) (state.Store, error) {
-	if !slices.Contains(cfg.Enabled(), config.DBProxy) {
-		return nil, nil
-	}
-	switch cfg.Store.Backend {
-	case "bolt":
-		s, err := boltstore.Open(filepath.Join(cfg.DataDir, "im.db"), boltstore.Options{Logger: log.With("svc", "store")})
-		if err != nil {
-			return nil, fmt.Errorf("open im store: %w", err)
-		}
-		return s, nil
-	default:
-		return nil, errors.New("store.backend " + cfg.Store.Backend + " is not built into this teamtalkd yet")
 	}
 }

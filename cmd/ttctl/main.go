@@ -5,7 +5,7 @@
 // Flags may appear anywhere on the line. Commands: status, services,
 // restart SERVICE, msgservers, sockets, timers, online, kick USER, events,
 // tui, and the admin commands of two words: user add|list|passwd|set|import,
-// depart add|list. Exit status is 0 on success, 1 with a one-line reason on
+// depart add|list, db init. Exit status is 0 on success, 1 with a one-line reason on
 // failure and 2 on a usage error.
 package main
 
@@ -73,7 +73,7 @@ func commands() []command {
 		{name: "kick", args: "USER", nargs: 1, help: "disconnect a user (numeric id)", run: cmdKick},
 		{name: "events", help: "recent lifecycle events", run: cmdEvents},
 		{name: "tui", help: "the live console", run: cmdTUI},
-	}, adminCommands()...)
+	}, append(adminCommands(), dbCommands()...)...)
 }
 
 func usage(w io.Writer) {

@@ -272,9 +272,9 @@ func ownTables() []string {
 
 // InitSchema creates TeamTalk's whole schema (the tables of ttopen.sql plus
 // IMTransmitFile) and this package's own tables in the store's database,
-// skipping tables that exist. It is what `ttctl db init` runs on an empty
-// database; it never drops or alters anything, and inserts no seed rows (no
-// admin panel account).
+// skipping tables that exist. It is what `teamtalkd -init-db` and `ttctl db
+// init` run on an empty database; it never drops or alters anything, and
+// inserts no seed rows (no admin panel account).
 func (s *Store) InitSchema(ctx context.Context) error {
 	if err := s.guard(); err != nil {
 		return err

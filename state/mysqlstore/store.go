@@ -196,7 +196,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		if opt.CreateSchema {
 			err = initSchema(ctx, db)
 		} else {
-			err = fmt.Errorf("mysqlstore: database %s lacks TeamTalk's tables (run `ttctl db init` or allow schema creation)", where)
+			err = fmt.Errorf("mysqlstore: database %s lacks TeamTalk's tables (create them with `teamtalkd -init-db`, or allow it with store.mysql.create_schema = true)", where)
 		}
 	}
 	if err == nil {
