@@ -73,6 +73,35 @@ func (s *Supervisor) Restart(name string) (ctlapi.RestartResult, error) {
 	return ctlapi.RestartResult{}, ctlapi.NotFound("no service %q here (have: %s)", name, strings.Join(s.names(), ", "))
 }
 
+// Panic makes the named instance's current run panic, for the reliability
+// tests of the real binary: the supervisor must recover it and restart the
+// service. Refused (403) unless supervisor.test_hooks is on, and (409)
+// unless the service is running.
+func (s *Supervisor) Panic(name string) (ctlapi.RestartResult, error) {
+	if !s.config().Supervisor.TestHooks {
+		return ctlapi.RestartResult{}, ctlapi.Errorf(http.StatusForbidden, "fault injection is off (supervisor.test_hooks = false)")
+	}
+	for _, u := range s.units {
+		if u.name != name {
+			continue
+		}
+		u.mu.Lock()
+		state := u.state
+		u.mu.Unlock()
+		if state != ctlapi.StateRunning {
+			return ctlapi.RestartResult{}, ctlapi.Errorf(http.StatusConflict, "service %s is %s, not running", name, state)
+		}
+		select {
+		case u.panicc <- "panic requested":
+		default:
+			return ctlapi.RestartResult{}, ctlapi.Errorf(http.StatusConflict, "service %s has a panic pending already", name)
+		}
+		u.log.Warn("panic injected through the control API")
+		return ctlapi.RestartResult{Service: name, Message: "panic injected (was running)"}, nil
+	}
+	return ctlapi.RestartResult{}, ctlapi.NotFound("no service %q here (have: %s)", name, strings.Join(s.names(), ", "))
+}
+
 func (s *Supervisor) names() []string {
 	var n []string
 	for _, u := range s.units {

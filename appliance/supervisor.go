@@ -133,6 +133,7 @@ func New(opts Options) (*Supervisor, error) {
 			ctor:    opts.Table[in.Kind],
 			log:     opts.Logger.With("svc", in.Name),
 			restart: make(chan struct{}, 1),
+			panicc:  make(chan string, 1),
 			done:    make(chan struct{}),
 			readyc:  make(chan struct{}),
 			since:   time.Now(),

@@ -28,6 +28,7 @@ type unit struct {
 	log        *slog.Logger
 
 	restart   chan struct{} // operator restart requests (buffered 1)
+	panicc    chan string   // injected panics (supervisor.test_hooks; buffered 1)
 	done      chan struct{} // closed when loop returns
 	readyc    chan struct{} // closed on the first ready
 	readyOnce sync.Once
@@ -201,6 +202,22 @@ func (u *unit) runOnce(ctx context.Context) error {
 		}
 		errc <- err
 	}()
+	// An injected panic (Supervisor.Panic) happens in a goroutine of this
+	// run and is recovered like a panic of Run, but the run is then ended
+	// as after a reported failure: Run is cancelled and waited for.
+	hookc := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				hookc <- fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+			}
+		}()
+		select {
+		case msg := <-u.panicc:
+			panic("injected through the control API (supervisor.test_hooks): " + msg)
+		case <-rctx.Done():
+		}
+	}()
 	// wait ends the run: cancel, then wait for Run within stop_timeout.
 	wait := func(reason error) error {
 		cancel()
@@ -235,6 +252,8 @@ func (u *unit) runOnce(ctx context.Context) error {
 			return err
 		case err := <-failc:
 			return wait(fmt.Errorf("reported failure: %w", err))
+		case err := <-hookc:
+			return wait(err)
 		case <-u.restart:
 			return wait(errOperatorRestart)
 		case <-startTimer.C:

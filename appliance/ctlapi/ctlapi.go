@@ -18,6 +18,7 @@ const (
 	PathStatus     = "/v1/status"                  // GET: Status
 	PathServices   = "/v1/services"                // GET: []ServiceStatus
 	PathRestart    = "/v1/services/{name}/restart" // POST: RestartResult
+	PathPanic      = "/v1/services/{name}/panic"   // POST: RestartResult; only with supervisor.test_hooks
 	PathMsgServers = "/v1/msgservers"              // GET: []MsgServer
 	PathSockets    = "/v1/sockets"                 // GET: []Socket
 	PathTimers     = "/v1/timers"                  // GET: []Timer
@@ -30,6 +31,9 @@ const (
 
 // RestartPath returns the restart path of the named service.
 func RestartPath(name string) string { return "/v1/services/" + name + "/restart" }
+
+// PanicPath returns the fault-injection path of the named service.
+func PanicPath(name string) string { return "/v1/services/" + name + "/panic" }
 
 // State is a service's lifecycle state as the supervisor sees it.
 type State string

@@ -186,6 +186,14 @@ func (c *Client) Restart(ctx context.Context, name string) (ctlapi.RestartResult
 	return r, err
 }
 
+// Panic makes a service panic, so that the supervisor must restart it; only
+// a teamtalkd run with supervisor.test_hooks accepts it (for tests).
+func (c *Client) Panic(ctx context.Context, name string) (ctlapi.RestartResult, error) {
+	var r ctlapi.RestartResult
+	err := c.do(ctx, http.MethodPost, ctlapi.PanicPath(url.PathEscape(name)), struct{}{}, &r)
+	return r, err
+}
+
 // Kick disconnects a user.
 func (c *Client) Kick(ctx context.Context, req ctlapi.KickRequest) (ctlapi.KickResult, error) {
 	var r ctlapi.KickResult
