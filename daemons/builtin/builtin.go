@@ -10,6 +10,7 @@ import (
 	"teamtalk/daemons/dbproxy"
 	"teamtalk/daemons/login"
 	"teamtalk/daemons/msg"
+	"teamtalk/daemons/push"
 	"teamtalk/daemons/route"
 )
 
@@ -20,5 +21,6 @@ func Table() daemons.Table {
 		config.Route:   route.New,
 		config.Login:   login.New,
 		config.Msg:     msg.New,
+		config.Push:    push.New,
 	}
 }
