@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
+
+	"teamtalk/daemons/internal/styled"
 )
 
 // maxRequest is the largest HTTP request login answers; a longer one closes
@@ -60,31 +61,16 @@ func looksIPv4(remote string) bool {
 // three-space indent, `"key" : value`, one member per line, final newline.
 // An error answer has only code and msg.
 func (a Answer) JSON() []byte {
-	members := map[string]string{"code": strconv.Itoa(a.Code), "msg": quote(a.Msg)}
+	members := map[string]string{"code": styled.Int(a.Code), "msg": styled.Quote(a.Msg)}
 	if a.Code == 0 {
-		members["priorIP"] = quote(a.PriorIP)
-		members["backupIP"] = quote(a.BackupIP)
-		members["port"] = quote(a.Port)
-		members["msfsPrior"] = quote(a.MsfsPrior)
-		members["msfsBackup"] = quote(a.MsfsBackup)
-		members["discovery"] = quote(a.Discovery)
+		members["priorIP"] = styled.Quote(a.PriorIP)
+		members["backupIP"] = styled.Quote(a.BackupIP)
+		members["port"] = styled.Quote(a.Port)
+		members["msfsPrior"] = styled.Quote(a.MsfsPrior)
+		members["msfsBackup"] = styled.Quote(a.MsfsBackup)
+		members["discovery"] = styled.Quote(a.Discovery)
 	}
-	keys := make([]string, 0, len(members))
-	for k := range members {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString("{\n")
-	for i, k := range keys {
-		fmt.Fprintf(&b, "   %s : %s", quote(k), members[k])
-		if i < len(keys)-1 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('\n')
-	}
-	b.WriteString("}\n")
-	return []byte(b.String())
+	return styled.Object(members)
 }
 
 // Response returns the whole HTTP reply, byte for byte as the reference
@@ -93,39 +79,6 @@ func (a Answer) Response() []byte {
 	body := a.JSON()
 	head := fmt.Sprintf("HTTP/1.1 200 OK\r\nConnection:close\r\nContent-Length:%d\r\nContent-Type:text/html;charset=utf-8\r\n\r\n", len(body))
 	return append([]byte(head), body...)
-}
-
-// quote writes s as a JSON string the way jsoncpp does: ", \ and control
-// characters escaped, other UTF-8 passed through.
-func quote(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch r {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		default:
-			if r < 0x20 {
-				fmt.Fprintf(&b, `\u%04x`, r)
-			} else {
-				b.WriteRune(r)
-			}
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // httpHandler serves /msg_server: it hijacks the connection to write the

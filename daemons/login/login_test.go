@@ -340,18 +340,3 @@ func TestAnswerFor(t *testing.T) {
 		})
 	}
 }
-
-func TestQuote(t *testing.T) {
-	tests := []struct{ name, in, want string }{
-		{"plain", "abc", `"abc"`},
-		{"utf8 kept", "负载过高", `"负载过高"`},
-		{"escapes", "a\"b\\c\n\t\x01", `"a\"b\\c\n\t\u0001"`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := quote(tc.in); got != tc.want {
-				t.Fatalf("quote(%q) = %s, want %s", tc.in, got, tc.want)
-			}
-		})
-	}
-}
