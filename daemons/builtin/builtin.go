@@ -8,6 +8,7 @@ import (
 	"teamtalk/appliance/config"
 	"teamtalk/daemons"
 	"teamtalk/daemons/dbproxy"
+	"teamtalk/daemons/file"
 	"teamtalk/daemons/login"
 	"teamtalk/daemons/msg"
 	"teamtalk/daemons/push"
@@ -22,5 +23,6 @@ func Table() daemons.Table {
 		config.Login:   login.New,
 		config.Msg:     msg.New,
 		config.Push:    push.New,
+		config.File:    file.New,
 	}
 }
