@@ -39,6 +39,7 @@ func TestMain(m *testing.M) {
 	}
 	bins = dir
 	code := m.Run()
+	stopMariaDB()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

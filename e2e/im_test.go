@@ -18,14 +18,40 @@ const (
 	mac     = pb.ClientType_CLIENT_TYPE_MAC
 )
 
+// backend is where an appliance keeps its IM store and how the test users
+// get into it.
+type backend struct {
+	// args are A's extra teamtalkd arguments (the store's -set flags).
+	args []string
+	// preseed fills A's data dir before it starts (bolt: im.db); nil for none.
+	preseed func(t *testing.T, dir string, extra int)
+	// postseed creates the users through A's control API once it runs; nil
+	// for none.
+	postseed func(t *testing.T, a *appliance, extra int)
+}
+
+// boltBackend is the default: im.db in A's data dir, seeded before start.
+func boltBackend() backend { return backend{preseed: seed} }
+
 // twoHosts starts appliance A with every service and appliance B with only
 // msg, pointed at A's dbproxy, route and login: the multi-host layout on
 // one box. Users are alice (1), bob (2), carol (3).
 func twoHosts(t *testing.T) (a, b *appliance) {
 	t.Helper()
+	return twoHostsOn(t, boltBackend())
+}
+
+// twoHostsOn is twoHosts with A's IM store on be.
+func twoHostsOn(t *testing.T, be backend) (a, b *appliance) {
+	t.Helper()
 	dirA := t.TempDir()
-	seed(t, dirA, 0)
-	a = start(t, "A", dirA)
+	if be.preseed != nil {
+		be.preseed(t, dirA, 0)
+	}
+	a = start(t, "A", dirA, be.args...)
+	if be.postseed != nil {
+		be.postseed(t, a, 0)
+	}
 	b = start(t, "B", "",
 		"-set", `services=["msg"]`,
 		"-set", fmt.Sprintf(`msg.dbproxy=["%s"]`, a.addr("dbproxy.listen")),
@@ -37,7 +63,13 @@ func twoHosts(t *testing.T) (a, b *appliance) {
 }
 
 func TestEndToEnd(t *testing.T) {
-	a, b := twoHosts(t)
+	endToEnd(t, boltBackend())
+}
+
+// endToEnd runs the core IM scenarios against A (every service, its store
+// on be) and B (only msg, pointed at A).
+func endToEnd(t *testing.T, be backend) {
+	a, b := twoHostsOn(t, be)
 	msgA, msgB := a.addr("msg.listen"), b.addr("msg.listen")
 
 	t.Run("login server hands out a registered msg server", func(t *testing.T) {
