@@ -42,10 +42,16 @@ type Conn struct {
 
 	// Guarded by mu: the descriptor (closed under mu, so a writer never
 	// touches a reused fd), the write queue and the registered events.
+	// out[sent:] are the queued bytes (queued of them); dirty reports that
+	// the connection is on its loop's flush list, waitOut that the socket
+	// refused bytes and EPOLLOUT is armed.
 	mu         sync.Mutex
 	fd         int
-	out        [][]byte
+	out        []byte
+	sent       int
 	queued     int
+	dirty      bool
+	waitOut    bool
 	events     uint32
 	registered bool
 	closeErr   error
@@ -184,7 +190,7 @@ func (c *Conn) wantEventsLocked() uint32 {
 	case StateConnecting:
 		return poll.Out
 	case StateOpen:
-		if c.queued > 0 {
+		if c.waitOut {
 			return poll.In | poll.Out
 		}
 		return poll.In
@@ -211,13 +217,17 @@ func (c *Conn) updateEventsLocked() error {
 	return nil
 }
 
-// Write sends frame, or queues what the socket does not take at once (a
-// copy: the caller may reuse frame when Write returns). It is safe from any
-// goroutine and never blocks on the network. A frame is always admitted
-// when nothing is queued; otherwise, if the queued bytes would pass the
-// write bound, the peer is a slow reader: the connection is closed, counted
-// and logged, and ErrSlowReader is returned. On a closing or closed
-// connection Write returns ErrClosed.
+// Write queues a copy of frame (the caller may reuse frame when Write
+// returns) for the connection's loop, which sends everything queued on the
+// connection with one write at the end of its current iteration: frames
+// written while the loop handles a batch of events leave together, and a
+// write from another goroutine wakes the loop at most once per iteration. It
+// is safe from any goroutine and never blocks on the network. A frame is
+// always admitted when nothing is queued; otherwise, if the queued bytes
+// would pass the write bound even after sending what the socket takes now,
+// the peer is a slow reader: the connection is closed, counted and logged,
+// and ErrSlowReader is returned. On a closing or closed connection Write
+// returns ErrClosed.
 func (c *Conn) Write(frame []byte) error {
 	if len(frame) == 0 {
 		return nil
@@ -228,29 +238,19 @@ func (c *Conn) Write(frame []byte) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	p := frame
-	if c.queued == 0 && st == StateOpen && c.registered {
-		n, err := poll.Write(c.fd, p)
-		if n > 0 {
-			c.bytesOut.Add(uint64(n))
-			c.l.counters.bytesOut.Add(uint64(n))
+	canWrite := st == StateOpen && c.registered
+	if c.queued > 0 && c.queued+len(frame) > c.bound {
+		// The queue may only be waiting for the end of the loop's
+		// iteration: send what the socket takes before judging the peer.
+		if canWrite && !c.waitOut {
+			if err := c.writeOutLocked(); err != nil {
+				werr := wrapConnErr(c, "write", err)
+				c.failLocked(werr)
+				c.mu.Unlock()
+				return werr
+			}
 		}
-		if err != nil && !poll.IsAgain(err) {
-			werr := wrapConnErr(c, "write", err)
-			c.failLocked(werr)
-			c.mu.Unlock()
-			return werr
-		}
-		c.lastWrite.Store(c.g.mono())
-		c.framesOut.Add(1)
-		c.l.counters.framesOut.Add(1)
-		if n == len(p) {
-			c.mu.Unlock()
-			return nil
-		}
-		p = p[n:]
-	} else {
-		if c.queued > 0 && c.queued+len(p) > c.bound {
+		if c.queued > 0 && c.queued+len(frame) > c.bound {
 			queued := c.queued
 			c.failLocked(ErrSlowReader)
 			c.mu.Unlock()
@@ -259,20 +259,59 @@ func (c *Conn) Write(frame []byte) error {
 				"queued", queued, "frame", len(frame), "bound", c.bound)
 			return ErrSlowReader
 		}
-		c.lastWrite.Store(c.g.mono())
-		c.framesOut.Add(1)
-		c.l.counters.framesOut.Add(1)
 	}
-	c.out = append(c.out, append([]byte(nil), p...))
-	c.queued += len(p)
+	c.lastWrite.Store(c.g.mono())
+	c.framesOut.Add(1)
+	c.l.counters.framesOut.Add(1)
+	if c.out == nil {
+		c.out = c.g.getBuf(len(frame))
+	}
+	c.out = append(c.out, frame...)
+	c.queued += len(frame)
 	c.queuedN.Store(int64(c.queued))
-	if err := c.updateEventsLocked(); err != nil {
-		werr := wrapConnErr(c, "arm write", err)
-		c.failLocked(werr)
-		c.mu.Unlock()
-		return werr
+	if canWrite && !c.waitOut && !c.dirty {
+		c.dirty = true
+		c.l.markDirty(c)
 	}
 	c.mu.Unlock()
+	return nil
+}
+
+// writeOutLocked sends queued bytes until none are left or the socket is
+// full (then waitOut is set and the caller arms EPOLLOUT). It returns the
+// error of a failed write; EAGAIN is not one. Called with c.mu held.
+func (c *Conn) writeOutLocked() error {
+	for c.queued > 0 {
+		n, err := poll.Write(c.fd, c.out[c.sent:])
+		c.l.counters.writes.Add(1)
+		if n > 0 {
+			c.bytesOut.Add(uint64(n))
+			c.l.counters.bytesOut.Add(uint64(n))
+			c.sent += n
+			c.queued -= n
+		}
+		if err != nil {
+			if poll.IsAgain(err) {
+				c.waitOut = true
+				break
+			}
+			return err
+		}
+		if n == 0 {
+			c.waitOut = true
+			break
+		}
+	}
+	switch {
+	case c.queued == 0:
+		c.g.putBuf(c.out)
+		c.out, c.sent, c.waitOut = nil, 0, false
+	case c.sent >= len(c.out)/2:
+		// Keep a slow socket's buffer from growing with what was sent.
+		c.out = c.out[:copy(c.out, c.out[c.sent:])]
+		c.sent = 0
+	}
+	c.queuedN.Store(int64(c.queued))
 	return nil
 }
 
@@ -282,8 +321,7 @@ func (c *Conn) failLocked(err error) {
 	if c.closeErr == nil {
 		c.closeErr = err
 	}
-	c.out, c.queued = nil, 0
-	c.queuedN.Store(0)
+	c.dropQueueLocked()
 	if State(c.state.Load()) != StateClosed {
 		c.setStateLocked(StateClosing)
 	}
@@ -292,6 +330,13 @@ func (c *Conn) failLocked(err error) {
 		l := c.l
 		l.post(func() { l.closeConn(c, err) })
 	}
+}
+
+// dropQueueLocked discards the queued bytes. Called with c.mu held.
+func (c *Conn) dropQueueLocked() {
+	c.g.putBuf(c.out)
+	c.out, c.sent, c.queued, c.waitOut = nil, 0, 0, false
+	c.queuedN.Store(0)
 }
 
 // Close closes the connection after flushing what is queued (bounded by
@@ -394,12 +439,9 @@ func (l *loop) open(c *Conn) {
 	if !l.callConn(c, "OnOpen", func() { c.h.OnOpen(c) }) {
 		return
 	}
-	// A Write from OnOpen may have queued bytes; make sure they flush.
-	c.mu.Lock()
-	err := c.updateEventsLocked()
-	c.mu.Unlock()
-	if err != nil {
-		l.closeConn(c, wrapConnErr(c, "register", err))
+	// Frames written before the connect completed (or from OnOpen) go now.
+	if c.Queued() > 0 {
+		l.flush(c)
 	}
 }
 
@@ -602,44 +644,26 @@ func (l *loop) drain(c *Conn) {
 	l.touch(c)
 }
 
-// flush writes queued bytes with writev. It reports false if the
-// connection was closed.
+// flush sends queued bytes (from the loop's flush list at the end of an
+// iteration, or on EPOLLOUT) and finishes a graceful close once the queue is
+// empty. It reports false if the connection was closed.
 func (l *loop) flush(c *Conn) bool {
 	c.mu.Lock()
-	for c.queued > 0 {
-		n, err := poll.Writev(c.fd, c.out)
-		if n > 0 {
-			c.bytesOut.Add(uint64(n))
-			l.counters.bytesOut.Add(uint64(n))
-			c.queued -= n
-			for n > 0 {
-				if n >= len(c.out[0]) {
-					n -= len(c.out[0])
-					c.out[0] = nil
-					c.out = c.out[1:]
-					continue
-				}
-				c.out[0] = c.out[0][n:]
-				n = 0
-			}
-		}
-		if err != nil {
-			if poll.IsAgain(err) {
-				break
-			}
-			c.mu.Unlock()
-			l.closeConn(c, wrapConnErr(c, "write", err))
-			return false
-		}
+	c.dirty = false
+	st := State(c.state.Load())
+	if !c.registered || c.fd < 0 || (st != StateOpen && st != StateClosing) {
+		c.mu.Unlock()
+		return st == StateOpen || st == StateConnecting
 	}
-	c.queuedN.Store(int64(c.queued))
-	if c.queued == 0 {
-		c.out = nil
-		if State(c.state.Load()) == StateClosing {
-			c.mu.Unlock()
-			l.closeConn(c, nil)
-			return false
-		}
+	if err := c.writeOutLocked(); err != nil {
+		c.mu.Unlock()
+		l.closeConn(c, wrapConnErr(c, "write", err))
+		return false
+	}
+	if c.queued == 0 && st == StateClosing {
+		c.mu.Unlock()
+		l.closeConn(c, nil)
+		return false
 	}
 	err := c.updateEventsLocked()
 	c.mu.Unlock()
@@ -663,8 +687,7 @@ func (l *loop) closeConn(c *Conn, err error) {
 	}
 	err = c.closeErr
 	c.setStateLocked(StateClosed)
-	c.out, c.queued = nil, 0
-	c.queuedN.Store(0)
+	c.dropQueueLocked()
 	fd := c.fd
 	if fd >= 0 {
 		if c.registered {

@@ -467,3 +467,62 @@ func TestCloseFlushesQueued(t *testing.T) {
 		t.Fatalf("OnClose err after local Close = %v", ev.err)
 	}
 }
+
+// TestWritesBatchedPerIteration checks that the frames written during one
+// loop iteration leave with one write, in order, and that a connection at
+// rest holds no write buffer.
+func TestWritesBatchedPerIteration(t *testing.T) {
+	tests := []struct {
+		name   string
+		frames int
+		size   int
+	}{
+		{"one frame", 1, 10},
+		{"a hundred small frames", 100, 40},
+		{"frames past the pooled buffer size", 20, 8 << 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := startGroup(t, Options{Loops: 1})
+			rec := newRecorder()
+			ln := listen(t, g, rec, ListenOptions{WriteBound: 4 << 20})
+			cl := dialTCP(t, ln)
+			c := rec.open(t)
+			before := g.Stats().Total.Writes
+			done := make(chan struct{})
+			c.Post(func() {
+				defer close(done)
+				for i := range tt.frames {
+					body := make([]byte, tt.size)
+					binary.BigEndian.PutUint32(body, uint32(i))
+					if err := c.Write(mkFrame(0x0301, body)); err != nil {
+						t.Errorf("write %d: %v", i, err)
+					}
+				}
+			})
+			<-done
+			cl.SetReadDeadline(time.Now().Add(waitFor))
+			for i := range tt.frames {
+				f, err := readFrame(cl)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := binary.BigEndian.Uint32(f[16:]); got != uint32(i) || len(f) != 16+tt.size {
+					t.Fatalf("frame %d: got %d (len %d)", i, got, len(f))
+				}
+			}
+			// The counters move just after the write returns.
+			total := uint64(tt.frames * (16 + tt.size))
+			eventually(t, "bytes out counted", func() bool { return g.Stats().Total.BytesOut == total })
+			if w := g.Stats().Total.Writes - before; w != 1 {
+				t.Errorf("%d frames took %d writes, want 1", tt.frames, w)
+			}
+			c.mu.Lock()
+			out, queued := c.out, c.queued
+			c.mu.Unlock()
+			if out != nil || queued != 0 {
+				t.Errorf("at rest the connection holds a %d-byte buffer, %d queued", cap(out), queued)
+			}
+		})
+	}
+}

@@ -51,6 +51,37 @@ type Group struct {
 	nextCB  uint64
 	panics  atomic.Uint64
 	nTimers atomic.Int64
+
+	// bufs holds write buffers (*[]byte) of connections whose queue
+	// emptied, so a connection at rest holds none and a busy one does not
+	// allocate one per batch.
+	bufs sync.Pool
+}
+
+// Write buffers: new ones start at minWriteBuf; ones grown past
+// maxPooledWriteBuf are left to the collector.
+const (
+	minWriteBuf       = 4 << 10
+	maxPooledWriteBuf = 64 << 10
+)
+
+// getBuf returns an empty write buffer with room for at least n bytes.
+func (g *Group) getBuf(n int) []byte {
+	if n <= minWriteBuf {
+		if p, ok := g.bufs.Get().(*[]byte); ok {
+			return (*p)[:0]
+		}
+		n = minWriteBuf
+	}
+	return make([]byte, 0, n)
+}
+
+// putBuf recycles a write buffer that nothing refers to any more.
+func (g *Group) putBuf(b []byte) {
+	if c := cap(b); c >= minWriteBuf && c <= maxPooledWriteBuf {
+		b = b[:0]
+		g.bufs.Put(&b)
+	}
 }
 
 type loopCallback struct {

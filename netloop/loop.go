@@ -14,6 +14,7 @@ import (
 type loopCounters struct {
 	bytesIn, bytesOut   atomic.Uint64
 	framesIn, framesOut atomic.Uint64
+	writes              atomic.Uint64
 	accepted, dialed    atomic.Uint64
 	slowReaders         atomic.Uint64
 	idleCloses          atomic.Uint64
@@ -41,10 +42,14 @@ type loop struct {
 	now       int64 // g.mono() at the start of the iteration
 	quit      bool
 
-	mu      sync.Mutex
-	queue   []func()
-	spare   []func()
-	closed  bool
+	mu         sync.Mutex
+	queue      []func()
+	spare      []func()
+	dirty      []*Conn // connections with bytes to send at the iteration's end
+	spareDirty []*Conn
+	closed     bool
+	// pending is true while the loop is awake or a wake-up is on its way:
+	// posters and writers wake it only when they turn it from false to true.
 	pending atomic.Bool
 
 	counters loopCounters
@@ -87,6 +92,37 @@ func (l *loop) post(fn func()) bool {
 	}
 	l.mu.Unlock()
 	return true
+}
+
+// markDirty puts c on the loop's flush list, waking the loop unless it is
+// awake already. Called with c.mu held.
+func (l *loop) markDirty(c *Conn) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.dirty = append(l.dirty, c)
+	if l.pending.CompareAndSwap(false, true) {
+		if err := l.p.Wake(); err != nil {
+			l.g.log.Error("netloop: wake loop", "loop", l.idx, "err", err)
+		}
+	}
+	l.mu.Unlock()
+}
+
+// flushDirty sends what every connection on the flush list has queued: one
+// write per connection for all the frames of the iteration.
+func (l *loop) flushDirty() {
+	l.mu.Lock()
+	d := l.dirty
+	l.dirty = l.spareDirty[:0]
+	l.mu.Unlock()
+	for i, c := range d {
+		l.flush(c)
+		d[i] = nil
+	}
+	l.spareDirty = d[:0]
 }
 
 // wake makes the loop recompute its wait (e.g. a new earliest timer).
@@ -163,6 +199,9 @@ func (l *loop) run() {
 			l.g.log.Error("netloop: poll wait", "loop", l.idx, "err", err)
 			time.Sleep(10 * time.Millisecond)
 		}
+		// Awake: writes and posts from now on are picked up by this
+		// iteration without a wake-up of their own.
+		l.pending.Store(true)
 		l.now = l.g.mono()
 		for _, ev := range evs {
 			if ev.Fd == wakeFd {
@@ -191,6 +230,7 @@ func (l *loop) run() {
 			l.sweep(now)
 			l.nextSweep = now + int64(l.g.opt.Tick)
 		}
+		l.flushDirty()
 	}
 }
 
@@ -200,6 +240,7 @@ func (l *loop) shutdown() {
 	l.mu.Lock()
 	l.closed = true
 	l.queue = nil
+	l.dirty = nil
 	l.mu.Unlock()
 	for fd, ln := range l.listeners {
 		poll.Close(fd)

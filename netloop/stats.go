@@ -11,6 +11,7 @@ type Counters struct {
 	BytesOut         uint64 `json:"bytes_out"`
 	FramesIn         uint64 `json:"frames_in"`
 	FramesOut        uint64 `json:"frames_out"`
+	Writes           uint64 `json:"writes"` // write system calls: FramesOut / Writes is the batching
 	Accepted         uint64 `json:"accepted"`
 	Dialed           uint64 `json:"dialed"`
 	SlowReaderCloses uint64 `json:"slow_reader_closes"`
@@ -25,6 +26,7 @@ func (c *Counters) add(o Counters) {
 	c.BytesOut += o.BytesOut
 	c.FramesIn += o.FramesIn
 	c.FramesOut += o.FramesOut
+	c.Writes += o.Writes
 	c.Accepted += o.Accepted
 	c.Dialed += o.Dialed
 	c.SlowReaderCloses += o.SlowReaderCloses
@@ -77,6 +79,7 @@ func (g *Group) Stats() Stats {
 				BytesOut:         c.bytesOut.Load(),
 				FramesIn:         c.framesIn.Load(),
 				FramesOut:        c.framesOut.Load(),
+				Writes:           c.writes.Load(),
 				Accepted:         c.accepted.Load(),
 				Dialed:           c.dialed.Load(),
 				SlowReaderCloses: c.slowReaders.Load(),
