@@ -122,6 +122,14 @@ type MsgCfg struct {
 	LoginTimeout      Duration `toml:"login_timeout"`
 	PCIdleTimeout     Duration `toml:"pc_idle_timeout"`
 	MobileIdleTimeout Duration `toml:"mobile_idle_timeout"`
+	// LoginFailPerIP is how many failed logins from one source address msg
+	// tolerates within LoginFailWindow; past it, logins from that address
+	// are refused (result 6) without asking db until the window that began
+	// with its first failure ends. 0 disables it. dbproxy limits per name
+	// (dbproxy.login_fail_limit).
+	LoginFailPerIP int `toml:"login_fail_per_ip"`
+	// LoginFailWindow is the window of LoginFailPerIP.
+	LoginFailWindow Duration `toml:"login_fail_window"`
 }
 
 // RouteCfg configures the route service.
@@ -292,6 +300,8 @@ func Default() *Config {
 			LoginTimeout:      Duration(15 * time.Second),
 			PCIdleTimeout:     Duration(120 * time.Second),
 			MobileIdleTimeout: Duration(300 * time.Second),
+			LoginFailPerIP:    50,
+			LoginFailWindow:   Duration(10 * time.Minute),
 		},
 		Route: RouteCfg{Listen: "127.0.0.1:8200"},
 		DBProxy: DBProxyCfg{

@@ -141,6 +141,10 @@ func (c *Config) Validate() []Problem {
 	positive("msg.login_timeout", m.LoginTimeout)
 	positive("msg.pc_idle_timeout", m.PCIdleTimeout)
 	positive("msg.mobile_idle_timeout", m.MobileIdleTimeout)
+	if m.LoginFailPerIP < 0 {
+		bad("msg.login_fail_per_ip", "must not be negative, got %d", m.LoginFailPerIP)
+	}
+	positive("msg.login_fail_window", m.LoginFailWindow)
 
 	listen("route.listen", c.Route.Listen, false)
 	listen("dbproxy.listen", c.DBProxy.Listen, false)
