@@ -10,6 +10,7 @@ import (
 	"teamtalk/daemons/dbproxy"
 	"teamtalk/daemons/file"
 	"teamtalk/daemons/login"
+	"teamtalk/daemons/msfs"
 	"teamtalk/daemons/msg"
 	"teamtalk/daemons/push"
 	"teamtalk/daemons/route"
@@ -22,6 +23,7 @@ func Table() daemons.Table {
 		config.Route:   route.New,
 		config.Login:   login.New,
 		config.Msg:     msg.New,
+		config.Msfs:    msfs.New,
 		config.Push:    push.New,
 		config.File:    file.New,
 	}
