@@ -9,6 +9,7 @@ import (
 	"teamtalk/daemons"
 	"teamtalk/daemons/dbproxy"
 	"teamtalk/daemons/file"
+	"teamtalk/daemons/httpmsg"
 	"teamtalk/daemons/login"
 	"teamtalk/daemons/msfs"
 	"teamtalk/daemons/msg"
@@ -25,6 +26,7 @@ func Table() daemons.Table {
 		config.Msg:     msg.New,
 		config.Msfs:    msfs.New,
 		config.Push:    push.New,
+		config.HTTPMsg: httpmsg.New,
 		config.File:    file.New,
 	}
 }
