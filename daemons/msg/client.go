@@ -87,7 +87,7 @@ type clientHandler struct{ s *Service }
 // OnOpen registers the connection and arms its login deadline.
 func (h clientHandler) OnOpen(c *netloop.Conn) {
 	s := h.s
-	cl := &client{id: c.ID(), opened: time.Now()}
+	cl := &client{id: c.ID(), opened: time.Now(), ip: addrIP(c.RemoteAddr())}
 	s.reg.addConn(cl)
 	if d := s.cfg.LoginTimeout.D(); d > 0 {
 		g := c.Group()
@@ -287,11 +287,20 @@ func (s *Service) clientLogin(c *netloop.Conn, cl *client, h wire.Header, f []by
 	case len(s.cfg.Route) > 0 && len(route.Usable()) == 0:
 		refuse = pb.ResultType_REFUSE_REASON_NO_ROUTE_SERVER
 	}
+	text := "服务端异常"
+	if refuse == 0 && s.ipf.blocked(cl.ip, time.Now()) {
+		refuse, text = pb.ResultType_REFUSE_REASON_DB_VALIDATE_FAILED, "too many failed logins from this address"
+		s.c.loginBlocked.Add(1)
+		if ok, n := s.rl.allow("ipblocked"); ok {
+			s.log.Warn("login refused: too many failed logins from this address", "addr", cl.ip,
+				"limit", s.cfg.LoginFailPerIP, "window", s.cfg.LoginFailWindow, "suppressed", n)
+		}
+	}
 	if refuse != 0 {
 		s.c.loginFailures.Add(1)
 		now := uint32(time.Now().Unix())
 		_ = c.Write(frame(h.Reply(cmdLoginRes), &pb.IMLoginRes{
-			ServerTime: &now, ResultCode: refuse.Enum(), ResultString: proto.String("服务端异常"),
+			ServerTime: &now, ResultCode: refuse.Enum(), ResultString: proto.String(text),
 		}))
 		c.Close()
 		return

@@ -39,6 +39,7 @@ const kickGrace = 2 * time.Second
 type counters struct {
 	logins        atomic.Uint64
 	loginFailures atomic.Uint64
+	loginBlocked  atomic.Uint64 // logins refused by the per-address limit
 	msgsIn        atomic.Uint64
 	delivered     atomic.Uint64
 	acks          atomic.Uint64
@@ -58,6 +59,7 @@ type Service struct {
 	cfg config.MsgCfg
 	log *slog.Logger
 	rl  *rateLog
+	ipf *ipFails
 	reg *registry
 	c   counters
 
@@ -90,6 +92,7 @@ func New(d daemons.Deps) (daemons.Service, error) {
 		cfg:      d.Config.Msg,
 		log:      log,
 		rl:       newRateLog(time.Second),
+		ipf:      newIPFails(d.Config.Msg.LoginFailPerIP, d.Config.Msg.LoginFailWindow.D()),
 		reg:      newRegistry(),
 		fileIPs:  map[*link.Link][]*pb.IpAddr{},
 		hostname: host,
@@ -223,6 +226,7 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 		ctlapi.CounterMsgs:   s.c.msgsIn.Load(),
 		"online_conns":       uint64(conns),
 		"login_failures":     s.c.loginFailures.Load(),
+		"logins_blocked_ip":  s.c.loginBlocked.Load(),
 		"msgs_delivered":     s.c.delivered.Load(),
 		"msg_acks":           s.c.acks.Load(),
 		"msgs_rate_limited":  s.c.rateLimited.Load(),

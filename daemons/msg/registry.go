@@ -1,6 +1,7 @@
 package msg
 
 import (
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ const shards = 32
 type client struct {
 	id     netloop.ConnID
 	opened time.Time
+	ip     netip.Addr // the source address, for the per-address login limit
 
 	mu        sync.Mutex
 	loginSent bool // a login request was accepted for validation

@@ -147,6 +147,7 @@ func (s *Service) onValidate(m *pb.IMValidateRsp) {
 	if m.GetResultCode() != 0 {
 		cl.mu.Unlock()
 		s.c.loginFailures.Add(1)
+		s.ipf.fail(cl.ip, time.Now())
 		_ = g.Write(cl.id, frame(wire.NewHeader(cmdLoginRes, seq), &pb.IMLoginRes{
 			ServerTime: &now, ResultCode: pb.ResultType_REFUSE_REASON_DB_VALIDATE_FAILED.Enum(),
 			ResultString: proto.String(m.GetResultString()),
