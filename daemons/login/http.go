@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"teamtalk/appliance/config"
 	"teamtalk/daemons/internal/styled"
 )
 
@@ -96,7 +97,7 @@ func (h httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var reply []byte
 	if strings.HasPrefix(r.URL.Path, "/msg_server") || strings.HasPrefix(r.RequestURI, "/msg_server") {
-		a := answerFor(h.s.reg, r.RemoteAddr, h.s.d.Config.Login.MsfsURL, h.s.d.Config.Login.DiscoveryURL)
+		a := answerFor(h.s.reg, r.RemoteAddr, h.s.msfsURL(r), h.s.d.Config.Login.DiscoveryURL)
 		reply = a.Response()
 		if a.Code == 0 {
 			h.s.httpAnswers.Add(1)
@@ -147,4 +148,41 @@ func (c *limitConn) Read(p []byte) (int, error) {
 		return 0, errRequestTooLarge
 	}
 	return n, err
+}
+
+// msfsURL is the msfs base URL handed to clients: [login].msfs_url, unless
+// it is empty or the default and an msfs runs in this process, whose bound
+// address is then used (so port 0 and moved ports work).
+func (s *Service) msfsURL(r *http.Request) string {
+	u := s.d.Config.Login.MsfsURL
+	if (u != "" && u != s.defaultMsfs) || s.d.Addrs == nil {
+		return u
+	}
+	bound, ok := s.d.Addrs.Lookup(config.Msfs + ".listen")
+	if !ok {
+		return u
+	}
+	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	return boundURL(bound, local)
+}
+
+// boundURL turns msfs's bound address into a URL clients can reach: an
+// unspecified host (0.0.0.0, ::) becomes the address the client reached
+// login on (local), else 127.0.0.1.
+func boundURL(bound string, local net.Addr) string {
+	host, port, err := net.SplitHostPort(bound)
+	if err != nil {
+		return "http://" + bound + "/"
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+		if local != nil {
+			if h, _, err := net.SplitHostPort(local.String()); err == nil {
+				if ip := net.ParseIP(h); ip != nil && !ip.IsUnspecified() {
+					host = h
+				}
+			}
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }

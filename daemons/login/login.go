@@ -3,7 +3,9 @@
 // clients ask it over HTTP ([login].http_listen, GET /msg_server, §5.2) which
 // msg server to use; the least loaded is picked. The optional TCP client
 // port ([login].client_listen) answers IMMsgServReq with IMMsgServRsp and
-// closes, which the reference never managed to do (§10.2).
+// closes, which the reference never managed to do (§10.2). The msfs URL
+// handed to clients is [login].msfs_url, or, when that is empty or the
+// default and an msfs runs in this process, the address that msfs bound.
 //
 // Fixes over the reference: a second IMMsgServInfo on a link replaces the
 // first (no inflated totals); the HTTP reply is not truncated at 1024 bytes.
@@ -21,6 +23,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"teamtalk/appliance/config"
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
 	"teamtalk/daemons/internal/link"
@@ -44,6 +47,9 @@ type Service struct {
 	log *slog.Logger
 	cfg link.Config
 	reg *Registry
+	// defaultMsfs is config.Default's login.msfs_url: that value (or none)
+	// means "the msfs in this process, if any".
+	defaultMsfs string
 
 	g       atomic.Pointer[netloop.Group]
 	in      atomic.Pointer[link.Inbound]
@@ -65,7 +71,8 @@ func New(d daemons.Deps) (daemons.Service, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	return &Service{d: d, log: lg, cfg: link.ConfigFrom(d.Config), reg: NewRegistry()}, nil
+	return &Service{d: d, log: lg, cfg: link.ConfigFrom(d.Config), reg: NewRegistry(),
+		defaultMsfs: config.Default().Login.MsfsURL}, nil
 }
 
 // Name returns the instance name.

@@ -32,6 +32,13 @@ type running struct {
 
 func startLogin(t *testing.T) running {
 	t.Helper()
+	return startLoginWith(t, nil, &daemons.AddressBook{})
+}
+
+// startLoginWith starts login with the test settings changed by mod, on the
+// address book book (where other services may have published addresses).
+func startLoginWith(t *testing.T, mod func(*config.Config), book *daemons.AddressBook) running {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Login.HTTPListen = "127.0.0.1:0"
 	cfg.Login.MsgServerListen = "127.0.0.1:0"
@@ -40,7 +47,10 @@ func startLogin(t *testing.T) running {
 	cfg.Login.DiscoveryURL = "http://127.0.0.1/api/discovery"
 	cfg.Link.Heartbeat = config.Duration(time.Second)
 	cfg.Link.Timeout = config.Duration(10 * time.Second)
-	d := daemons.Deps{Name: "login", Kind: config.Login, Config: cfg, Logger: slog.New(slog.DiscardHandler), Addrs: &daemons.AddressBook{}}
+	if mod != nil {
+		mod(cfg)
+	}
+	d := daemons.Deps{Name: "login", Kind: config.Login, Config: cfg, Logger: slog.New(slog.DiscardHandler), Addrs: book}
 	svc, err := New(d)
 	if err != nil {
 		t.Fatal(err)
