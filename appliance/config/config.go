@@ -130,6 +130,11 @@ type MsgCfg struct {
 	LoginFailPerIP int `toml:"login_fail_per_ip"`
 	// LoginFailWindow is the window of LoginFailPerIP.
 	LoginFailWindow Duration `toml:"login_fail_window"`
+	// WriteBound is the most bytes msg queues for one client connection
+	// beyond what its socket takes; a client that does not read past it
+	// is closed and counted as a slow reader. One whole frame is always
+	// admitted to an empty queue.
+	WriteBound int `toml:"write_bound"`
 }
 
 // RouteCfg configures the route service.
@@ -302,6 +307,7 @@ func Default() *Config {
 			MobileIdleTimeout: Duration(300 * time.Second),
 			LoginFailPerIP:    50,
 			LoginFailWindow:   Duration(10 * time.Minute),
+			WriteBound:        4 << 20,
 		},
 		Route: RouteCfg{Listen: "127.0.0.1:8200"},
 		DBProxy: DBProxyCfg{

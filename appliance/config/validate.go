@@ -145,6 +145,9 @@ func (c *Config) Validate() []Problem {
 		bad("msg.login_fail_per_ip", "must not be negative, got %d", m.LoginFailPerIP)
 	}
 	positive("msg.login_fail_window", m.LoginFailWindow)
+	if m.WriteBound < 4096 {
+		bad("msg.write_bound", "must be at least 4096 bytes, got %d", m.WriteBound)
+	}
 
 	listen("route.listen", c.Route.Listen, false)
 	listen("dbproxy.listen", c.DBProxy.Listen, false)
