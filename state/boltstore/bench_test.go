@@ -61,3 +61,48 @@ func BenchmarkSaveMessage(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSaveMessageAsync measures durable saves with many messages in
+// flight through SaveMessageAsync (as dbproxy queues them), for a few batch
+// limits: at most inflight saves are queued at any time, over 100
+// conversations.
+func BenchmarkSaveMessageAsync(b *testing.B) {
+	for _, bc := range []struct {
+		inflight, maxBatch int
+	}{
+		{1000, 256},
+		{1000, 1024},
+		{1000, 4096},
+	} {
+		b.Run(fmt.Sprintf("inflight=%d/maxbatch=%d", bc.inflight, bc.maxBatch), func(b *testing.B) {
+			s, err := Open(filepath.Join(b.TempDir(), "im.db"), Options{MaxBatch: bc.maxBatch})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			content := make([]byte, 120)
+			slots := make(chan struct{}, bc.inflight)
+			var wg sync.WaitGroup
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				slots <- struct{}{}
+				wg.Add(1)
+				from := uint32(2*(i%100) + 1)
+				s.SaveMessageAsync(context.Background(), state.NewMessage{From: from, To: from + 1, Type: state.MsgSingleText, Content: content},
+					func(_ state.Message, err error) {
+						if err != nil {
+							b.Error(err)
+						}
+						<-slots
+						wg.Done()
+					})
+			}
+			wg.Wait()
+			b.StopTimer()
+			st := s.Stats()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			b.ReportMetric(float64(st.Writes)/float64(max(st.Commits, 1)), "writes/commit")
+		})
+	}
+}

@@ -16,7 +16,7 @@ import (
 
 // Options tune a Store. The zero value is a durable store with the defaults.
 type Options struct {
-	// MaxBatch is the most writes one transaction takes (default 256).
+	// MaxBatch is the most writes one transaction takes (default 1024).
 	MaxBatch int
 	// MaxWait, when positive, keeps a transaction open up to this long for
 	// more writes when fewer than MaxBatch are queued. The default 0 commits
@@ -75,7 +75,7 @@ type request struct {
 // migrations and starts the committer.
 func Open(path string, opt Options) (*Store, error) {
 	if opt.MaxBatch <= 0 {
-		opt.MaxBatch = 256
+		opt.MaxBatch = 1024
 	}
 	if opt.QueueLen <= 0 {
 		opt.QueueLen = 4 * opt.MaxBatch
