@@ -49,13 +49,14 @@ func openMySQL(ctx context.Context, m config.MySQL, create bool, log *slog.Logge
 	where := RedactDSN(m.DSN)
 	s, err := mysqlstore.Open(ctx, m.DSN, mysqlstore.Options{
 		MaxOpenConns: m.MaxConns,
+		Committers:   m.Committers,
 		CreateSchema: create,
 		Logger:       log.With("svc", "store"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open mysql store %s: %w", where, redactErr(err, m.DSN))
 	}
-	log.Info("mysql store open", "dsn", where, "max_conns", m.MaxConns)
+	log.Info("mysql store open", "dsn", where, "max_conns", m.MaxConns, "committers", m.Committers)
 	return s, nil
 }
 

@@ -245,6 +245,10 @@ type Store struct {
 type MySQL struct {
 	DSN      string `toml:"dsn"`
 	MaxConns int    `toml:"max_conns"`
+	// Committers is how many message committers write batches at once
+	// (mysqlstore.Options.Committers); each holds one of max_conns while
+	// its batch runs.
+	Committers int `toml:"committers"`
 	// CreateSchema lets teamtalkd create TeamTalk's tables when the
 	// database has none (mysqlstore.Options.CreateSchema); off, such a
 	// database is refused until `teamtalkd -init-db` ran.
@@ -355,7 +359,7 @@ func Default() *Config {
 		},
 		Store: Store{
 			Backend: "bolt",
-			MySQL:   MySQL{DSN: "", MaxConns: 16},
+			MySQL:   MySQL{DSN: "", MaxConns: 16, Committers: 4},
 		},
 		Metrics: Metrics{Listen: "127.0.0.1:9100"},
 	}
