@@ -182,6 +182,16 @@ func (r *registry) pcOnline(uid uint32) bool {
 	return false
 }
 
+// mobileOnline reports whether uid has a logged-in mobile connection here.
+func (r *registry) mobileOnline(uid uint32) bool {
+	for _, c := range r.userConns(uid) {
+		if _, ct, ok := c.session(); ok && mobile(ct) {
+			return true
+		}
+	}
+	return false
+}
+
 // all returns every logged-in connection.
 func (r *registry) all() []*client {
 	var out []*client

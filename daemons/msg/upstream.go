@@ -219,6 +219,13 @@ func (s *Service) onStored(h wire.Header, raw []byte, m *pb.IMMsgData) {
 		return
 	}
 	s.deliverSingle(m, sender)
+	// A receiver whose phone is connected here has just been given the
+	// message: no push, and no device-token round trip to db for every
+	// message of a conversation between online users. (The reference
+	// pushed to such a phone anyway, §4.5 step 4's quirk.)
+	if s.reg.mobileOnline(to) {
+		return
+	}
 	s.pushRound([]uint32{to}, m)
 }
 
