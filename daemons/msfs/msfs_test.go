@@ -31,7 +31,7 @@ type running struct {
 
 // startMsfs runs an msfs with the defaults changed by mod; stop (also run
 // by t.Cleanup) cancels it and waits for Run to return.
-func startMsfs(t *testing.T, dataDir string, mod func(*config.Config)) *running {
+func startMsfs(t testing.TB, dataDir string, mod func(*config.Config)) *running {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = dataDir
