@@ -103,7 +103,9 @@ func (s *Service) clientFileReq(r req, m *pb.IMFileReq) {
 }
 
 // onFileProbe finishes the mode choice once route answered (§4.13 step 2).
-func (s *Service) onFileProbe(q *pb.IMUsersStatRsp, d attach.Data) {
+// seq is the route reply's, i.e. the client's request seq, which the transfer
+// request carries so the IMFileRsp matches the client's IMFileReq (§1.6).
+func (s *Service) onFileProbe(q *pb.IMUsersStatRsp, d attach.Data, seq uint16) {
 	var t pb.IMFileTransferReq
 	if err := wire.Unmarshal(d.PDU, &t); err != nil {
 		s.badBody("route-attach", cmdFileTransferReq, err)
@@ -118,8 +120,15 @@ func (s *Service) onFileProbe(q *pb.IMUsersStatRsp, d attach.Data) {
 	t.TransMode = mode.Enum()
 	t.AttachData = attach.Handle(attach.TypeHandle, d.Handle)
 	if l, _ := s.pickFile(); l != nil {
-		_ = l.Send(frame(wire.NewHeader(cmdFileTransferReq, 0), &t))
+		_ = l.Send(frame(wire.NewHeader(cmdFileTransferReq, seq), &t))
+		return
 	}
+	// No file server any more: answer the client now rather than never.
+	one := uint32(1)
+	s.writeClient(netloop.ConnID(d.Handle), frame(wire.NewHeader(cmdFileRes, seq), &pb.IMFileRsp{
+		ResultCode: &one, FromUserId: t.FromUserId, ToUserId: t.ToUserId, FileName: t.FileName,
+		TaskId: new(string), TransMode: t.TransMode,
+	}))
 }
 
 // onFileTransfer answers the sender and notifies the receiver (§4.13 step 5).

@@ -326,7 +326,7 @@ func (s *Service) onRouteFrame(l *link.Link, f []byte) {
 		case ok && d.Type == attach.TypePDUForPush:
 			s.onPushProbe(q, d)
 		case ok && d.Type == attach.TypeHandleAndPDUForFile:
-			s.onFileProbe(q, d)
+			s.onFileProbe(q, d, h.Seq)
 		default:
 			s.replyClient(h, m)
 		}
