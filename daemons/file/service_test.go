@@ -177,7 +177,6 @@ func TestMsgPort(t *testing.T) {
 	}
 }
 
-
 func TestOnlineRelay(t *testing.T) {
 	r := startService(t, t.TempDir(), nil)
 	m := dial(t, r.msgs)
