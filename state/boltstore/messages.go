@@ -134,6 +134,9 @@ func (w *wtx) touchSession(user uint32, st state.SessionType, peer, t uint32) er
 	rec := sessionRecord{created: t, updated: t}
 	if v := w.get(bSessions, k); v != nil {
 		old := decodeSession(v)
+		if old.status == 0 && old.updated >= t {
+			return nil // visible and recent already: a busy group's members are touched once a second
+		}
 		rec.created = old.created
 		rec.updated = max(old.updated, t)
 	}
