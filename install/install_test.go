@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"teamtalk/appliance/ctlapi"
+	"teamtalk/client"
 )
 
 const (
@@ -517,6 +518,7 @@ func lifecycle(t *testing.T, dir, v1, v2 string, env []string) {
 	}
 	ttctl("user", "add", "alice", "-password", "secret")
 	checkEntries(t, root, []entry{{"var/lib/teamtalk/im.db", 0o600, uid, gid}})
+	clientLogin(t, a.status(t, root, gid), "alice", "secret")
 	writeFile(t, filepath.Join(root, "var/lib/teamtalk/marker"), "kept", 0o640)
 	dataBefore := fileHash(t, filepath.Join(root, "var/lib/teamtalk/marker"))
 	confBefore := readFile(t, conf)
@@ -737,5 +739,29 @@ func TestShellcheck(t *testing.T) {
 	out, err := exec.Command("shellcheck", filepath.Join(repoRoot(t), "install.sh")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("shellcheck install.sh: %v\n%s", err, out)
+	}
+}
+
+// clientLogin logs a TeamTalk client in to the installed appliance the way a
+// real one does: the login server's HTTP answer names the msg server.
+func clientLogin(t *testing.T, st ctlapi.Status, name, password string) {
+	t.Helper()
+	httpAddr, ok := st.Addresses["login.http_listen"]
+	if !ok {
+		t.Fatalf("no login.http_listen in the status: %v", st.Addresses)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	info, err := client.Resolve(ctx, "http://"+httpAddr+"/msg_server")
+	if err != nil {
+		t.Fatalf("login server: %v", err)
+	}
+	c, err := client.Dial(ctx, info.Addr(), client.Options{DropEvents: true})
+	if err != nil {
+		t.Fatalf("dial the msg server %s: %v", info.Addr(), err)
+	}
+	defer c.Close()
+	if _, err := c.Login(ctx, name, password); err != nil {
+		t.Fatalf("client login as %s: %v", name, err)
 	}
 }
