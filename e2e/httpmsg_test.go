@@ -38,6 +38,17 @@ func TestHTTPMsg(t *testing.T) {
 	seed(t, dir, 0)
 	a := start(t, "A", dir, "-set", `httpmsg.api_keys=["`+apiKey+`"]`, "-set", "httpmsg.request_timeout=1s")
 	msg := a.addr("msg.listen")
+	eventually(t, 10*time.Second, "httpmsg linked to dbproxy and route", func() bool {
+		ctx, cancel := ctx10()
+		defer cancel()
+		ss, err := a.ctl.Services(ctx)
+		for _, s := range ss {
+			if s.Name == "httpmsg" && err == nil && len(s.Peers) == 2 {
+				return s.Peers[0].Connected && s.Peers[1].Connected
+			}
+		}
+		return false
+	})
 	alice := login(t, msg, "alice", android)
 	bob := login(t, msg, "bob", android)
 	carol := login(t, msg, "carol", android)
