@@ -129,6 +129,7 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 	addr := s.d.ListenAddr("listen", s.cfg.Listen)
 	ln, err := g.Listen(addr, clientHandler{s}, netloop.ListenOptions{
 		MaxFrame:    wire.MaxClientFrame,
+		WriteBound:  s.cfg.WriteBound,
 		IdleTimeout: s.cfg.LoginTimeout.D(),
 	})
 	if err != nil {
@@ -244,6 +245,7 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 		st.Counters["bytes_out"] = t.BytesOut
 		st.Counters["frame_errors"] = t.FrameErrors
 		st.Counters["idle_closes"] = t.IdleCloses
+		st.Counters["slow_reader_closes"] = t.SlowReaderCloses
 		st.Sockets = s.Sockets()
 		st.Timers = s.Timers()
 	}
