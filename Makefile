@@ -10,7 +10,7 @@ DATA    ?= ./var
 RUNARGS ?=
 FUZZTIME ?= 60s
 
-.PHONY: help build run test test-short tui-e2e bench fuzz proto dist clean vet fmt
+.PHONY: help build run test test-short tui-e2e bench fuzz soak proto dist clean vet fmt
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,11 +46,20 @@ bench: ## ttbench's standard set (login, p2p, idle) against a fresh teamtalkd; p
 bench-go: ## the Go benchmarks of every package (long; not run in CI)
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
-fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
-	@set -e; for pkg in $$($(GO) list ./...); do \
+fuzz: ## run every fuzz target for FUZZTIME each (default 60s); a crasher fails it (commit testdata/fuzz as a regression test); prints execs and corpus per target
+	@set -eo pipefail; sum=$$(mktemp); trap 'rm -f $$sum' EXIT; \
+	 for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
-	  done; done
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg 2>&1 | tee /dev/stderr | \
+	      awk -v t="$$pkg $$f" '/execs:/{l=$$0} END{sub(/.*elapsed: /,"",l); printf "  %-60s %s\n", t, l}' >> $$sum; \
+	  done; done; echo "== fuzz summary (elapsed, execs, new interesting (total corpus))"; cat $$sum
+
+SOAK_CYCLES  ?= 20
+SOAK_READERS ?= 10000
+soak: ## long reliability runs of e2e: SOAK_CYCLES (20) SIGKILL cycles under load, SOAK_READERS (10,000) stalled readers, the service faults
+	CI=$${CI:-true} TT_CRASH_CYCLES=$(SOAK_CYCLES) TT_SLOW_READERS=$(SOAK_READERS) $(GO) test -count=1 -v -timeout 60m \
+	  -run '^(TestCrashSafety|TestSlowReaders|TestFault.*|TestServicePanic|TestGracefulStopUnderLoad)$$' ./e2e
 
 proto: ## regenerate wire/pb from its .proto files (needs protoc)
 	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler"; exit 1; }
