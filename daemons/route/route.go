@@ -12,9 +12,16 @@
 //     receiver of a one-to-one message (multi-device sync), the reader of a read
 //     notify, the kicked user, the members (current and changed) of a group
 //     change, the receiver of a file notify, the user of a remove-session
-//     notify, both ends of a P2P command. Group messages still go to every
-//     other link: route does not know group membership. 0x0215 goes to every
-//     link, the sender included, as in the reference.
+//     notify, both ends of a P2P command. 0x0215 goes to every link, the
+//     sender included, as in the reference.
+//   - Group messages go once to every other link that holds at least one
+//     online user (never once per member, and not to httpmsg links or empty
+//     msg servers). Route does not learn group membership on purpose: it is
+//     in the store, can change through paths route never sees (the admin API
+//     writes the store directly), and each msg server asks dbproxy for the
+//     members anyway before it delivers (PROTOCOL.md §4.4 step 6), so a
+//     stale membership cache in route could only lose or leak messages. The
+//     cost of the extra copies is one frame per msg server per message.
 //
 // Frames are relayed unchanged: the same header and body bytes.
 package route
@@ -232,7 +239,7 @@ func (s *Service) bad(c *netloop.Conn, cmd uint16, what string, err error) {
 }
 
 // targets returns the users a relayed frame is for, or all=true when it must
-// go to every other link (group messages).
+// go to every other link that holds a user (group messages).
 func targets(m proto.Message) (uids []uint32, all bool) {
 	switch m := m.(type) {
 	case *pb.IMMsgData:
@@ -263,7 +270,7 @@ func (s *Service) relay(from netloop.ConnID, frame []byte, m proto.Message) {
 	uids, all := targets(m)
 	var dst []netloop.ConnID
 	if all {
-		dst = s.linkIDs()
+		dst = s.t.populated(nil)
 	} else {
 		for _, uid := range uids {
 			dst = s.t.holders(dst, uid)

@@ -411,3 +411,48 @@ func TestFramingErrorCloses(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupMessageSkipsEmptyLinks: a group message goes once to every other
+// link that holds a user, and not to a link without users (an httpmsg link,
+// an empty msg server), including one whose last user left.
+func TestGroupMessageSkipsEmptyLinks(t *testing.T) {
+	_, addr := startRoute(t)
+	a, b, d := dialLink(t, addr), dialLink(t, addr), dialLink(t, addr)
+	a.send(cmdUserStatus, 0, status(1, statusOnline, pb.ClientType_CLIENT_TYPE_ANDROID))
+	b.send(cmdUserStatus, 0, status(2, statusOnline, pb.ClientType_CLIENT_TYPE_ANDROID))
+	syncLinks(a, b, d)
+	group := func(id uint32) *pb.IMMsgData {
+		return &pb.IMMsgData{FromUserId: proto.Uint32(1), ToSessionId: proto.Uint32(1000), MsgId: proto.Uint32(id), CreateTime: proto.Uint32(1),
+			MsgType: pb.MsgType_MSG_TYPE_GROUP_TEXT.Enum(), MsgData: []byte("g")}
+	}
+	tests := []struct {
+		name  string
+		setup func()
+		toD   bool
+	}{
+		{"empty link skipped", func() {}, false},
+		{"link with a user reached", func() { d.send(cmdUserStatus, 0, status(4, statusOnline, pb.ClientType_CLIENT_TYPE_ANDROID)) }, true},
+		{"link whose last user left skipped", func() { d.send(cmdUserStatus, 0, status(4, statusOffline, pb.ClientType_CLIENT_TYPE_ANDROID)) }, false},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.setup()
+			syncLinks(d)
+			sent := a.send(cmdMsgData, 0, group(uint32(i+1)))
+			marker := a.send(cmdSignInfoChanged, 0, &pb.IMSignInfoChangedNotify{ChangedUserId: proto.Uint32(1), SignInfo: proto.String(tc.name)})
+			if got := b.next(); !bytes.Equal(got, sent) {
+				t.Fatalf("b: got %s, want the group message", pb.CommandName(wire.ParseHeader(got).CommandID))
+			}
+			if tc.toD {
+				if got := d.next(); !bytes.Equal(got, sent) {
+					t.Fatalf("d: got %s, want the group message", pb.CommandName(wire.ParseHeader(got).CommandID))
+				}
+			}
+			for _, l := range []*msgLink{b, d, a} {
+				if got := l.next(); !bytes.Equal(got, marker) {
+					t.Fatalf("got %s, want the marker", pb.CommandName(wire.ParseHeader(got).CommandID))
+				}
+			}
+		})
+	}
+}

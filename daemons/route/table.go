@@ -102,6 +102,19 @@ func (t *table) linkDel(link netloop.ConnID, uid uint32) {
 	t.lmu.Unlock()
 }
 
+// populated appends to dst the links that hold at least one user, ascending.
+func (t *table) populated(dst []netloop.ConnID) []netloop.ConnID {
+	t.lmu.Lock()
+	for l, us := range t.links {
+		if len(us) > 0 {
+			dst = append(dst, l)
+		}
+	}
+	t.lmu.Unlock()
+	slices.Sort(dst)
+	return dst
+}
+
 // add counts one connection of uid with client type ct on link and reports
 // whether the user had no connection before.
 func (t *table) addLocked(sh *shard, link netloop.ConnID, uid, ct uint32) {
