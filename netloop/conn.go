@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,17 +22,12 @@ var errPeerHangup = errors.New("netloop: peer hung up")
 // goroutine; after the connection closed they do nothing (Write returns
 // ErrClosed). Hold a ConnID rather than a *Conn in long-lived shared state.
 type Conn struct {
-	id        ConnID
 	g         *Group
 	l         *loop
 	h         Handler
-	maxFrame  int
-	bound     int
-	dialed    bool
+	local     *netip.AddrPort // shared with the listener when accepted; set under mu when dialed
+	remote    netip.AddrPort
 	connectTO time.Duration
-	local     *net.TCPAddr
-	remote    *net.TCPAddr
-	state     atomic.Int32
 	idleTO    atomic.Int64
 	lastRead  atomic.Int64 // g.mono()
 	lastWrite atomic.Int64
@@ -40,33 +37,38 @@ type Conn struct {
 	framesIn, framesOut atomic.Uint64
 	queuedN             atomic.Int64
 
+	id       ConnID
+	state    atomic.Int32
+	maxFrame int32
+	bound    int32
+
 	// Guarded by mu: the descriptor (closed under mu, so a writer never
 	// touches a reused fd), the write queue and the registered events.
 	// out[sent:] are the queued bytes (queued of them); dirty reports that
 	// the connection is on its loop's flush list, waitOut that the socket
 	// refused bytes and EPOLLOUT is armed.
-	mu         sync.Mutex
-	fd         int
-	out        []byte
-	sent       int
-	queued     int
-	dirty      bool
-	waitOut    bool
-	events     uint32
-	registered bool
-	closeErr   error
-	closePost  bool
+	mu       sync.Mutex
+	events   uint32
+	fd       int
+	out      []byte
+	sent     int
+	queued   int
+	closeErr error
 
 	// Loop-owned.
 	in         []byte // a partial frame carried between reads
-	opened     bool
 	cls        *idleList
 	prev, next *Conn
 	mark       int64
+
+	// Flags, packed: dialed is set before the connection is shared; dirty,
+	// waitOut, registered and closePost are guarded by mu; opened is
+	// loop-owned.
+	dialed, dirty, waitOut, registered, closePost, opened bool
 }
 
 func newConn(g *Group, l *loop, fd int, h Handler, maxFrame, bound int) *Conn {
-	c := &Conn{g: g, l: l, fd: fd, h: h, maxFrame: maxFrame, bound: bound}
+	c := &Conn{g: g, l: l, fd: fd, h: h, maxFrame: int32(min(maxFrame, math.MaxInt32)), bound: int32(min(bound, math.MaxInt32))}
 	c.state.Store(int32(StateConnecting))
 	l.counters.connecting.Add(1)
 	now := g.mono()
@@ -87,24 +89,29 @@ func (c *Conn) State() State { return State(c.state.Load()) }
 // RemoteAddr is the peer's address (the dialed address for outbound
 // connections).
 func (c *Conn) RemoteAddr() net.Addr {
-	if c.remote == nil {
+	if !c.remote.IsValid() {
 		return nil
 	}
-	return c.remote
+	return net.TCPAddrFromAddrPort(c.remote)
 }
+
+// RemoteAddrPort is RemoteAddr as a value (IPv4 in its 4-byte form), without
+// allocating; the zero value when unknown.
+func (c *Conn) RemoteAddrPort() netip.AddrPort { return c.remote }
 
 // LocalAddr is the local address; nil until an outbound connect completes.
 func (c *Conn) LocalAddr() net.Addr {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.local == nil {
+	local := c.local
+	c.mu.Unlock()
+	if local == nil || !local.IsValid() {
 		return nil
 	}
-	return c.local
+	return net.TCPAddrFromAddrPort(*local)
 }
 
 func (c *Conn) remoteString() string {
-	if c.remote == nil {
+	if !c.remote.IsValid() {
 		return "?"
 	}
 	return c.remote.String()
@@ -239,7 +246,7 @@ func (c *Conn) Write(frame []byte) error {
 		return ErrClosed
 	}
 	canWrite := st == StateOpen && c.registered
-	if c.queued > 0 && c.queued+len(frame) > c.bound {
+	if c.queued > 0 && c.queued+len(frame) > int(c.bound) {
 		// The queue may only be waiting for the end of the loop's
 		// iteration: send what the socket takes before judging the peer.
 		if canWrite && !c.waitOut {
@@ -250,7 +257,7 @@ func (c *Conn) Write(frame []byte) error {
 				return werr
 			}
 		}
-		if c.queued > 0 && c.queued+len(frame) > c.bound {
+		if c.queued > 0 && c.queued+len(frame) > int(c.bound) {
 			queued := c.queued
 			c.failLocked(ErrSlowReader)
 			c.mu.Unlock()
@@ -419,7 +426,8 @@ func (l *loop) connected(c *Conn) {
 		l.closeConn(c, wrapConnErr(c, "dial", err))
 		return
 	}
-	c.local = poll.LocalAddr(c.fd)
+	la := poll.LocalAddr(c.fd)
+	c.local = &la
 	c.setStateLocked(StateOpen)
 	err := c.updateEventsLocked()
 	c.mu.Unlock()
@@ -531,7 +539,7 @@ func (l *loop) consume(c *Conn, data []byte) bool {
 			if len(c.in) < wire.HeaderLen {
 				return true
 			}
-			flen, err := wire.FrameLen(c.in, c.maxFrame)
+			flen, err := wire.FrameLen(c.in, int(c.maxFrame))
 			if err != nil {
 				l.frameError(c, c.in, err)
 				return false
@@ -554,7 +562,7 @@ func (l *loop) consume(c *Conn, data []byte) bool {
 		}
 	}
 	for len(data) > 0 {
-		flen, err := wire.FrameLen(data, c.maxFrame)
+		flen, err := wire.FrameLen(data, int(c.maxFrame))
 		if err != nil {
 			l.frameError(c, data, err)
 			return false

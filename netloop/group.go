@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -194,6 +195,8 @@ func (g *Group) Listen(addr string, h Handler, lo ListenOptions) (*Listener, err
 		return nil, fmt.Errorf("netloop: %s: listen %s: %w", g.opt.Owner, addr, err)
 	}
 	ln := &Listener{g: g, l: g.loops[0], fd: fd, addr: bound, h: h, opt: lo, done: make(chan struct{})}
+	ln.local = addrPort(bound)
+	ln.anyLocal = !ln.local.IsValid() || ln.local.Addr().IsUnspecified()
 	g.lnMu.Lock()
 	g.listeners[ln] = struct{}{}
 	g.lnMu.Unlock()
@@ -206,6 +209,12 @@ func (g *Group) Listen(addr string, h Handler, lo ListenOptions) (*Listener, err
 	}
 	g.log.Info("netloop: listening", "addr", bound.String())
 	return ln, nil
+}
+
+// addrPort converts a resolved address, IPv4 in its 4-byte form.
+func addrPort(a *net.TCPAddr) netip.AddrPort {
+	ap := a.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // Dial starts connecting to addr and returns the new connection's id at once.
@@ -225,7 +234,7 @@ func (g *Group) Dial(addr string, h Handler, do DialOptions) (ConnID, error) {
 	l := g.leastLoaded()
 	c := newConn(g, l, fd, h, do.MaxFrame, do.WriteBound)
 	c.dialed = true
-	c.remote = ta
+	c.remote = addrPort(ta)
 	c.idleTO.Store(int64(do.IdleTimeout))
 	c.connectTO = do.ConnectTimeout
 	g.register(c)

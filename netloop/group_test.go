@@ -318,6 +318,9 @@ func TestStatsAndConns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Bytes are counted just after the write returns, which the client may
+	// see first.
+	eventually(t, "bytes out counted", func() bool { return g.Stats().Total.BytesOut == uint64(n*len(f)) })
 	st := g.Stats()
 	tot := st.Total
 	if st.Owner != "stats" || len(st.Loops) != 2 || tot.Open != 1 || tot.Accepted != 1 ||

@@ -2,6 +2,7 @@ package netloop
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -15,8 +16,12 @@ type Listener struct {
 	l    *loop
 	fd   int
 	addr *net.TCPAddr
-	h    Handler
-	opt  ListenOptions
+	// local is addr as the local address of accepted connections, unless
+	// anyLocal (addr is 0.0.0.0 or ::): then each asks the kernel.
+	local    netip.AddrPort
+	anyLocal bool
+	h        Handler
+	opt      ListenOptions
 
 	// loop-owned
 	paused bool
@@ -109,9 +114,11 @@ func (ln *Listener) accept(l *loop) {
 		target := g.leastLoaded()
 		c := newConn(g, target, fd, ln.h, ln.opt.MaxFrame, ln.opt.WriteBound)
 		c.remote = ra
-		c.local = ln.addr
-		if la := poll.LocalAddr(fd); la != nil {
-			c.local = la
+		c.local = &ln.local
+		if ln.anyLocal {
+			// Bound to every address: ask which one this connection took.
+			la := poll.LocalAddr(fd)
+			c.local = &la
 		}
 		c.idleTO.Store(int64(ln.opt.IdleTimeout))
 		g.register(c)

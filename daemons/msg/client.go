@@ -87,7 +87,7 @@ type clientHandler struct{ s *Service }
 // OnOpen registers the connection and arms its login deadline.
 func (h clientHandler) OnOpen(c *netloop.Conn) {
 	s := h.s
-	cl := &client{id: c.ID(), opened: time.Now(), ip: addrIP(c.RemoteAddr())}
+	cl := &client{id: c.ID(), opened: time.Now(), ip: c.RemoteAddrPort().Addr()}
 	s.reg.addConn(cl)
 	if d := s.cfg.LoginTimeout.D(); d > 0 {
 		g := c.Group()

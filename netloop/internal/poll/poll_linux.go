@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -202,6 +203,24 @@ func sockaddr(a *net.TCPAddr) (unix.Sockaddr, int, error) {
 	return nil, 0, fmt.Errorf("poll: bad address %v", a)
 }
 
+// AddrPort converts a socket address to a netip.AddrPort (the zero value if
+// not TCP/IP) without allocating for IPv4 and zone-less IPv6.
+func AddrPort(sa unix.Sockaddr) netip.AddrPort {
+	switch s := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(s.Addr), uint16(s.Port))
+	case *unix.SockaddrInet6:
+		a := netip.AddrFrom16(s.Addr)
+		if s.ZoneId != 0 {
+			if ifi, err := net.InterfaceByIndex(int(s.ZoneId)); err == nil {
+				a = a.WithZone(ifi.Name)
+			}
+		}
+		return netip.AddrPortFrom(a, uint16(s.Port))
+	}
+	return netip.AddrPort{}
+}
+
 // TCPAddr converts a socket address to a *net.TCPAddr (nil if not TCP/IP).
 func TCPAddr(sa unix.Sockaddr) *net.TCPAddr {
 	switch s := sa.(type) {
@@ -265,17 +284,17 @@ func Listen(addr *net.TCPAddr, backlog int) (int, *net.TCPAddr, error) {
 // Accept takes one pending connection from the listener lfd. The new socket
 // is non-blocking, close-on-exec and has TCP_NODELAY set. It returns
 // unix.EAGAIN (test with IsAgain) when none is pending.
-func Accept(lfd int) (int, *net.TCPAddr, error) {
+func Accept(lfd int) (int, netip.AddrPort, error) {
 	for {
 		fd, sa, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err == unix.EINTR || err == unix.ECONNABORTED {
 			continue
 		}
 		if err != nil {
-			return -1, nil, err
+			return -1, netip.AddrPort{}, err
 		}
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		return fd, TCPAddr(sa), nil
+		return fd, AddrPort(sa), nil
 	}
 }
 
@@ -319,13 +338,13 @@ func SoError(fd int) error {
 	return nil
 }
 
-// LocalAddr returns the bound address of a socket, nil on error.
-func LocalAddr(fd int) *net.TCPAddr {
+// LocalAddr returns the bound address of a socket, the zero value on error.
+func LocalAddr(fd int) netip.AddrPort {
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
-		return nil
+		return netip.AddrPort{}
 	}
-	return TCPAddr(sa)
+	return AddrPort(sa)
 }
 
 // RemoteAddr returns the peer address of a connected socket, nil on error.
