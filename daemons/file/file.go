@@ -562,6 +562,15 @@ func (s *Service) login(c *netloop.Conn, cc *cconn, hdr wire.Header, m *pb.IMFil
 		return
 	}
 	t := s.tasks[id]
+	if t != nil {
+		if p, ok := t.claim(role, uid, cc.id); ok {
+			cc.role, cc.taskID, cc.uid = role, id, uid
+			s.mu.Unlock()
+			reply(true)
+			_ = c.Write(p)
+			return
+		}
+	}
 	var (
 		ready bool
 		err   = errOver
@@ -666,7 +675,7 @@ func (s *Service) online(c *netloop.Conn, hdr wire.Header, frame []byte, m proto
 		case *pb.IMFileState:
 			switch m.GetState() {
 			case pb.ClientFileState_CLIENT_FILE_CANCEL, pb.ClientFileState_CLIENT_FILE_REFUSE, pb.ClientFileState_CLIENT_FILE_DONE:
-				dst, err = t.end(c.ID())
+				dst, err = t.end(c.ID(), frame)
 				if err == nil && m.GetState() == pb.ClientFileState_CLIENT_FILE_DONE {
 					s.c.transfersDone.Add(1)
 				}

@@ -77,6 +77,10 @@ type task struct {
 	// receiver used, so the sender's block goes back with it (the reference
 	// keeps only the last seq, which breaks pipelined pulls).
 	pulls map[uint32]uint16
+	// pending is a final IMFileState frame for the online side that had not
+	// logged in when the other ended the task (a receiver refusing before
+	// the sender connected): that side may still log in to receive it.
+	pending []byte
 }
 
 func newTask(id string, from, to uint32, name string, size uint32, offline bool, now time.Time) *task {
@@ -129,6 +133,25 @@ func (t *task) login(r pb.ClientFileRole, uid uint32, c netloop.ConnID, now time
 		return false, nil
 	}
 	return false, errRole
+}
+
+// claim logs the missing online side in to a task the other side already
+// ended, and returns the pending final state to hand it.
+func (t *task) claim(r pb.ClientFileRole, uid uint32, c netloop.ConnID) ([]byte, bool) {
+	if t.state != stateFinished || t.pending == nil || t.offline {
+		return nil, false
+	}
+	switch {
+	case r == pb.ClientFileRole_CLIENT_REALTIME_SENDER && uid == t.from && t.sender == 0:
+		t.sender = c
+	case r == pb.ClientFileRole_CLIENT_REALTIME_RECVER && uid == t.to && t.receiver == 0:
+		t.receiver = c
+	default:
+		return nil, false
+	}
+	p := t.pending
+	t.pending = nil
+	return p, true
 }
 
 // roleOf reports the role connection c holds in the task (0 if none).
@@ -196,9 +219,10 @@ func (t *task) block(c netloop.ConnID, offset uint32, now time.Time) (netloop.Co
 	return t.receiver, seq, nil
 }
 
-// end applies a final IMFileState (cancel, refuse, done) from c and returns
-// the connection to forward it to (0 if none).
-func (t *task) end(c netloop.ConnID) (netloop.ConnID, error) {
+// end applies a final IMFileState frame (cancel, refuse, done) from c and
+// returns the connection to forward it to; when the other side has not
+// logged in yet the frame is kept for it (claim).
+func (t *task) end(c netloop.ConnID, frame []byte) (netloop.ConnID, error) {
 	if t.roleOf(c) == 0 {
 		return 0, errRole
 	}
@@ -206,7 +230,11 @@ func (t *task) end(c netloop.ConnID) (netloop.ConnID, error) {
 		return 0, errOver
 	}
 	t.state = stateFinished
-	return t.peer(c), nil
+	peer := t.peer(c)
+	if peer == 0 && !t.offline {
+		t.pending = append([]byte(nil), frame...)
+	}
+	return peer, nil
 }
 
 // leave removes connection c from the task. It returns the other side's
@@ -234,7 +262,7 @@ func (t *task) leave(c netloop.ConnID) (closePeer netloop.ConnID, gone bool) {
 		t.state = stateInvalid
 	}
 	peer := t.sender | t.receiver // at most one is left
-	return peer, peer == 0
+	return peer, peer == 0 && t.pending == nil
 }
 
 // expired reports whether the task saw no login or data since cutoff.

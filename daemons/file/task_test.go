@@ -139,7 +139,7 @@ func TestTaskEndAndLeave(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			tk := onlinePair(t)
 			if c.endBy != 0 {
-				fwd, err := tk.end(c.endBy)
+				fwd, err := tk.end(c.endBy, []byte("state"))
 				if err != nil || fwd != tk.peer(c.endBy) || fwd == 0 {
 					t.Fatalf("end = %d, %v", fwd, err)
 				}
@@ -159,7 +159,7 @@ func TestTaskEndAndLeave(t *testing.T) {
 		})
 	}
 	tk := onlinePair(t)
-	if _, err := tk.end(99); !errors.Is(err, errRole) {
+	if _, err := tk.end(99, nil); !errors.Is(err, errRole) {
 		t.Fatalf("end by a stranger: %v", err)
 	}
 }
@@ -183,5 +183,29 @@ func TestTaskExpiry(t *testing.T) {
 	tk.pull(11, 0, 1, t0.Add(time.Minute))
 	if tk.expired(t0.Add(30 * time.Second)) {
 		t.Fatal("a pull did not count as activity")
+	}
+}
+
+func TestTaskEndBeforePeerLogin(t *testing.T) {
+	tk := newTask(tid, 1, 2, "f", 100, false, t0)
+	tk.login(receiver, 2, 11, t0)
+	if fwd, err := tk.end(11, []byte("refuse")); fwd != 0 || err != nil {
+		t.Fatalf("end = %d, %v", fwd, err)
+	}
+	if _, gone := tk.leave(11); gone {
+		t.Fatal("task gone while its end waits for the sender")
+	}
+	if _, ok := tk.claim(sender, 2, 10); ok {
+		t.Fatal("claimed by the wrong user")
+	}
+	p, ok := tk.claim(sender, 1, 10)
+	if !ok || string(p) != "refuse" {
+		t.Fatalf("claim = %q, %v", p, ok)
+	}
+	if _, ok := tk.claim(sender, 1, 12); ok {
+		t.Fatal("claimed twice")
+	}
+	if _, gone := tk.leave(10); !gone {
+		t.Fatal("task not gone after the sender got the end and left")
 	}
 }
