@@ -86,7 +86,7 @@ func fastArgs() []string {
 		"httpmsg.listen=127.0.0.1:0", "push.listen=127.0.0.1:0", "metrics.listen=127.0.0.1:0",
 		`msg.dbproxy=["dbproxy"]`, `msg.route=["route"]`, `msg.login=["login"]`, `msg.file=["file"]`, "msg.push=push",
 		`httpmsg.dbproxy=["dbproxy"]`, `httpmsg.route=["route"]`,
-		"msg.max_msgs_per_second=0",
+		"msg.max_msgs_per_second=0", "file.advertise=[]",
 		"link.heartbeat=200ms", "link.timeout=2s", "link.reconnect_min=50ms", "link.reconnect_max=400ms",
 		"supervisor.stop_timeout=5s", "supervisor.restart_backoff_min=20ms", "supervisor.restart_backoff_max=200ms",
 	}
