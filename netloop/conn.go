@@ -250,7 +250,11 @@ func (c *Conn) Write(frame []byte) error {
 		// The queue may only be waiting for the end of the loop's
 		// iteration: send what the socket takes before judging the peer.
 		if canWrite && !c.waitOut {
-			if err := c.writeOutLocked(); err != nil {
+			err := c.writeOutLocked()
+			if err == nil {
+				err = c.updateEventsLocked() // EPOLLOUT if the socket is full now
+			}
+			if err != nil {
 				werr := wrapConnErr(c, "write", err)
 				c.failLocked(werr)
 				c.mu.Unlock()
