@@ -479,7 +479,7 @@ func TestWritesBatchedPerIteration(t *testing.T) {
 	}{
 		{"one frame", 1, 10},
 		{"a hundred small frames", 100, 40},
-		{"frames past the pooled buffer size", 20, 8 << 10},
+		{"frames past the first buffer size", 10, 1200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
