@@ -274,8 +274,11 @@ func (c *Conn) Write(frame []byte) error {
 	c.lastWrite.Store(c.g.mono())
 	c.framesOut.Add(1)
 	c.l.counters.framesOut.Add(1)
-	if c.out == nil {
-		c.out = c.g.getBuf(len(frame))
+	if need := len(c.out) + len(frame); need > cap(c.out) {
+		// Grow through the pool: at least double, keep the queued bytes.
+		nb := append(c.g.getBuf(max(need, 2*cap(c.out))), c.out[c.sent:]...)
+		c.g.putBuf(c.out)
+		c.out, c.sent = nb, 0
 	}
 	c.out = append(c.out, frame...)
 	c.queued += len(frame)

@@ -53,35 +53,46 @@ type Group struct {
 	panics  atomic.Uint64
 	nTimers atomic.Int64
 
-	// bufs holds write buffers (*[]byte) of connections whose queue
-	// emptied, so a connection at rest holds none and a busy one does not
-	// allocate one per batch.
-	bufs sync.Pool
+	// bufs holds write buffers (*[]byte), by size class (bufClassCap), of
+	// connections whose queue emptied, so a connection at rest holds none
+	// and a busy one neither allocates one per batch nor regrows it.
+	bufs [bufClasses]sync.Pool
 }
 
-// Write buffers: new ones start at minWriteBuf; ones grown past
-// maxPooledWriteBuf are left to the collector.
-const (
-	minWriteBuf       = 4 << 10
-	maxPooledWriteBuf = 64 << 10
-)
+// Pooled write buffers come in bufClasses sizes: 4 KiB, 32 KiB and
+// 256 KiB; bigger ones are left to the collector.
+const bufClasses = 3
+
+// bufClassCap is the capacity of write buffers of class i.
+func bufClassCap(i int) int { return 4 << 10 << (3 * i) }
+
+// bufClass is the index of the smallest class holding n bytes, or -1.
+func bufClass(n int) int {
+	for i := range bufClasses {
+		if n <= bufClassCap(i) {
+			return i
+		}
+	}
+	return -1
+}
 
 // getBuf returns an empty write buffer with room for at least n bytes.
 func (g *Group) getBuf(n int) []byte {
-	if n <= minWriteBuf {
-		if p, ok := g.bufs.Get().(*[]byte); ok {
-			return (*p)[:0]
-		}
-		n = minWriteBuf
+	i := bufClass(n)
+	if i < 0 {
+		return make([]byte, 0, n)
 	}
-	return make([]byte, 0, n)
+	if p, ok := g.bufs[i].Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, bufClassCap(i))
 }
 
 // putBuf recycles a write buffer that nothing refers to any more.
 func (g *Group) putBuf(b []byte) {
-	if c := cap(b); c >= minWriteBuf && c <= maxPooledWriteBuf {
+	if i := bufClass(cap(b)); i >= 0 && cap(b) == bufClassCap(i) {
 		b = b[:0]
-		g.bufs.Put(&b)
+		g.bufs[i].Put(&b)
 	}
 }
 

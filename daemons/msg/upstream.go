@@ -232,11 +232,14 @@ func (s *Service) onStored(h wire.Header, raw []byte, m *pb.IMMsgData) {
 // deliverSingle writes a 1:1 message to the receiver's connections and the
 // sender's other connections, encoded once, attach stripped, seq 0.
 func (s *Service) deliverSingle(m *pb.IMMsgData, except netloop.ConnID) {
-	c := proto.Clone(m).(*pb.IMMsgData)
-	c.AttachData = nil
-	f := frame(wire.NewHeader(cmdMsgData, 0), c)
-	n := s.deliver(f, s.reg.userConns(c.GetToSessionId()), except)
-	n += s.deliver(f, s.reg.userConns(c.GetFromUserId()), except)
+	// Encoded without the attach, which is put back (m belongs to this
+	// call chain; no copy of the content is needed).
+	attach := m.AttachData
+	m.AttachData = nil
+	f := frame(wire.NewHeader(cmdMsgData, 0), m)
+	m.AttachData = attach
+	n := s.deliver(f, s.reg.userConns(m.GetToSessionId()), except)
+	n += s.deliver(f, s.reg.userConns(m.GetFromUserId()), except)
 	s.c.delivered.Add(uint64(n))
 }
 
