@@ -302,26 +302,46 @@ func (s *Supervisor) Reload(cfg *config.Config) (applied, needRestart []string) 
 			s.opts.LogLevel.Set(lv)
 		}
 	}
+	// Each instance's config takes the live keys (it keeps its own values
+	// of the others), so a run built later, after a failure or an operator
+	// restart, keeps what was applied.
 	for _, u := range s.units {
+		u.mu.Lock()
+		u.cfg = withLive(u.cfg, cfg, applied)
+		ucfg := u.cfg
+		u.mu.Unlock()
 		if r, ok := u.service().(daemons.Reloader); ok {
-			if err := r.Reload(cfg); err != nil {
+			if err := r.Reload(ucfg); err != nil {
 				u.log.Error("reload", "err", err)
 			}
 		}
 	}
 	// Keep the old values of the keys that need a restart, so Status and the
 	// next reload's diff describe what actually runs.
-	next := *old
-	next.Log.Level = cfg.Log.Level
-	next.Msg.MaxMsgsPerSecond = cfg.Msg.MaxMsgsPerSecond
-	next.Msg.MaxConns = cfg.Msg.MaxConns
 	s.mu.Lock()
-	s.cfg = &next
+	s.cfg = withLive(old, cfg, applied)
 	s.mu.Unlock()
 	msg := fmt.Sprintf("applied: %s; needs a restart: %s", listOrNone(applied), listOrNone(needRestart))
 	s.log.Info("config reloaded", "applied", applied, "needs_restart", needRestart)
 	s.event("", ctlapi.EventReloaded, msg)
 	return applied, needRestart
+}
+
+// withLive returns a copy of base with cur's values of the changed live keys
+// (config.LiveKey; applied as Diff returns them).
+func withLive(base, cur *config.Config, applied []string) *config.Config {
+	next := *base
+	for _, k := range applied {
+		switch k {
+		case "log.level":
+			next.Log.Level = cur.Log.Level
+		case "msg.max_msgs_per_second":
+			next.Msg.MaxMsgsPerSecond = cur.Msg.MaxMsgsPerSecond
+		case "msg.max_conns":
+			next.Msg.MaxConns = cur.Msg.MaxConns
+		}
+	}
+	return &next
 }
 
 func listOrNone(l []string) string {

@@ -424,6 +424,42 @@ func TestReload(t *testing.T) {
 	}
 }
 
+// TestReloadReachesRestartedRuns: a live key applied by SIGHUP stays applied
+// when the service restarts later (it is built from its instance's config).
+func TestReloadReachesRestartedRuns(t *testing.T) {
+	fakes := &appliancetest.Fakes{}
+	h := newHarness(t, fakes, func(o *Options) {
+		own := *o.Config
+		own.Msg.MaxConns = 777 // an instance with its own config keeps it
+		o.Instances = []Instance{{Name: "route", Kind: "route"}, {Name: "msg", Kind: "msg"}, {Name: "msg2", Kind: "msg", Config: &own}}
+	})
+	h.waitReady(t)
+	next := *h.sup.config()
+	next.Msg.MaxMsgsPerSecond = 7
+	next.Route.Listen = "127.0.0.1:1"
+	if applied, _ := h.sup.Reload(&next); !slices.Equal(applied, []string{"msg.max_msgs_per_second"}) {
+		t.Fatalf("applied %v", applied)
+	}
+	for _, name := range []string{"msg", "msg2"} {
+		if _, err := h.sup.Restart(name); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, name+" restarted", func() bool {
+			return fakes.Runs(name) == 2 && h.sup.unitState(name) == ctlapi.StateRunning
+		})
+		cfg := fakes.Live(name).Config()
+		if cfg.Msg.MaxMsgsPerSecond != 7 {
+			t.Errorf("%s restarted with msg.max_msgs_per_second = %d, want the reloaded 7", name, cfg.Msg.MaxMsgsPerSecond)
+		}
+		if cfg.Route.Listen != "127.0.0.1:0" {
+			t.Errorf("%s restarted with a restart-only key changed: route.listen = %s", name, cfg.Route.Listen)
+		}
+	}
+	if got := fakes.Live("msg2").Config().Msg.MaxConns; got != 777 {
+		t.Errorf("msg2 lost its own config: max_conns = %d", got)
+	}
+}
+
 func TestSampleHistory(t *testing.T) {
 	fakes := &appliancetest.Fakes{}
 	h := newHarness(t, fakes, func(o *Options) { o.Table = fakes.Table("msg") })

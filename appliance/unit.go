@@ -23,7 +23,6 @@ var errOperatorRestart = errors.New("restart requested by the operator")
 type unit struct {
 	s          *Supervisor
 	name, kind string
-	cfg        *config.Config
 	ctor       daemons.Constructor // nil: not built into this binary
 	log        *slog.Logger
 
@@ -34,6 +33,7 @@ type unit struct {
 	readyOnce sync.Once
 
 	mu       sync.Mutex
+	cfg      *config.Config     // replaced by Supervisor.Reload
 	cancel   context.CancelFunc // stops loop; set when loop starts
 	stopping bool
 	svc      daemons.Service // the current run's, nil between runs
@@ -163,10 +163,13 @@ func errString(err error) string {
 // or ctx is done. It returns nil only for a clean stop.
 func (u *unit) runOnce(ctx context.Context) error {
 	failc := make(chan error, 1)
+	u.mu.Lock()
+	cfg := u.cfg
+	u.mu.Unlock()
 	deps := daemons.Deps{
 		Name:    u.name,
 		Kind:    u.kind,
-		Config:  u.cfg,
+		Config:  cfg,
 		Logger:  u.log,
 		Addrs:   u.s.addrs,
 		Store:   u.s.opts.Store,
@@ -283,7 +286,7 @@ func (u *unit) status() ctlapi.ServiceStatus {
 	u.mu.Lock()
 	svc := u.svc
 	st := ctlapi.ServiceStatus{}
-	state, since, restarts, lastErr := u.state, u.since, u.restarts, u.lastErr
+	state, since, restarts, lastErr, cfg := u.state, u.since, u.restarts, u.lastErr, u.cfg
 	u.mu.Unlock()
 	if svc != nil {
 		st = safeStatus(svc)
@@ -291,7 +294,7 @@ func (u *unit) status() ctlapi.ServiceStatus {
 	st.Name, st.Kind, st.State, st.Since, st.Restarts, st.LastError = u.name, u.kind, state, since, restarts, lastErr
 	if st.Listen == nil {
 		// Show what it published, even when it is not running.
-		for _, k := range u.cfg.ListenKeys(u.kind) {
+		for _, k := range cfg.ListenKeys(u.kind) {
 			if a, ok := u.s.addrs.Lookup(u.name + "." + k[0]); ok {
 				if st.Listen == nil {
 					st.Listen = map[string]string{}

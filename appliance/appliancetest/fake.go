@@ -136,6 +136,9 @@ type Fake struct {
 // Name implements daemons.Service.
 func (s *Fake) Name() string { return s.d.Name }
 
+// Config returns the configuration this run was built with (Deps.Config).
+func (s *Fake) Config() *config.Config { return s.d.Config }
+
 // Panic makes Run panic with msg (a failure the supervisor must restart).
 func (s *Fake) Panic(msg string) { s.panicc <- msg }
 
