@@ -158,7 +158,8 @@ func (s *Service) setup() error {
 		s.log.Info("push: APNs enabled", "url", base, "topic", s.cfg.APNsTopic, "key_id", s.cfg.APNsKeyID)
 	}
 	if s.cfg.WebhookURL != "" {
-		s.hook = &http.Client{Timeout: s.cfg.RequestTimeout.D()}
+		// Its own transport (not http.DefaultTransport), closed with the run.
+		s.hook = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: s.cfg.RequestTimeout.D()}
 		s.log.Info("push: webhook enabled", "url", s.cfg.WebhookURL)
 	}
 	if s.cfg.APNsKeyFile == "" && s.cfg.WebhookURL == "" {
@@ -184,6 +185,14 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 	defer func() {
 		stopWorkers()
 		wg.Wait()
+		// This run's HTTP clients go with it: no connection to APNs or the
+		// webhook outlives the run.
+		if a := s.apns.Load(); a != nil {
+			a.hc.CloseIdleConnections()
+		}
+		if s.hook != nil {
+			s.hook.CloseIdleConnections()
+		}
 	}()
 
 	g, err := netloop.New(netloop.Options{

@@ -65,12 +65,23 @@ type fakeAPNs struct {
 	mu    sync.Mutex
 	calls []apnsCall
 	hits  map[string]int
+	conns int // open connections
 }
 
 func newFakeAPNs(t *testing.T, pub *ecdsa.PublicKey) *fakeAPNs {
 	f := &fakeAPNs{t: t, pub: pub, hits: map[string]int{}}
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
 	f.srv.EnableHTTP2 = true
+	f.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		switch st {
+		case http.StateNew:
+			f.conns++
+		case http.StateClosed, http.StateHijacked:
+			f.conns--
+		}
+	}
 	f.srv.StartTLS()
 	t.Cleanup(f.srv.Close)
 	return f
@@ -258,6 +269,7 @@ type env struct {
 	addr string
 	apns *fakeAPNs
 	hook *fakeHook
+	stop func() // cancels Run and waits for it (also done at cleanup)
 }
 
 // startPush runs a push service with APNs (when withAPNs) and a webhook.
@@ -301,12 +313,16 @@ func startPush(t *testing.T, withAPNs bool, edit func(*config.Config)) *env {
 	case <-time.After(waitLong):
 		t.Fatal("push not ready")
 	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	var once sync.Once
+	e.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(e.stop)
 	e.addr, _ = d.Addrs.Lookup("push.listen")
 	return e
 }
@@ -463,6 +479,33 @@ func TestDeliveries(t *testing.T) {
 	}
 	if st["apns_jwt_signed"] != 2 { // the first, then the forced re-sign; otherwise cached
 		t.Errorf("apns_jwt_signed = %d, want 2", st["apns_jwt_signed"])
+	}
+}
+
+// TestStopClosesAPNsConnections: a stopped run leaves no connection to APNs
+// behind (each run builds its own HTTP/2 transport; a restarted push must
+// not keep the old one's connections for their idle timeout).
+func TestStopClosesAPNsConnections(t *testing.T) {
+	e := startPush(t, true, nil)
+	l := dial(t, e.addr)
+	_, res := l.push(1, &pb.IMPushToUserReq{Flash: proto.String("hi"), Data: proto.String(data),
+		UserTokenList: []*pb.UserTokenInfo{tok(2, pb.ClientType_CLIENT_TYPE_IOS, tokOK, 1, 1)}})
+	if res[tokOK] != 0 {
+		t.Fatalf("delivery failed: %v", res)
+	}
+	e.stop()
+	deadline := time.Now().Add(waitLong)
+	for {
+		e.apns.mu.Lock()
+		n := e.apns.conns
+		e.apns.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections to APNs still open after Run returned", n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
