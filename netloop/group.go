@@ -59,12 +59,13 @@ type Group struct {
 	bufs [bufClasses]sync.Pool
 }
 
-// Pooled write buffers come in bufClasses sizes: 4 KiB, 32 KiB and
-// 256 KiB; bigger ones are left to the collector.
-const bufClasses = 3
+// Pooled write buffers come in bufClasses sizes: 512 bytes (a client's
+// usual frame), 4 KiB, 32 KiB and 256 KiB; bigger ones are left to the
+// collector.
+const bufClasses = 4
 
 // bufClassCap is the capacity of write buffers of class i.
-func bufClassCap(i int) int { return 4 << 10 << (3 * i) }
+func bufClassCap(i int) int { return 512 << (3 * i) }
 
 // bufClass is the index of the smallest class holding n bytes, or -1.
 func bufClass(n int) int {

@@ -224,7 +224,18 @@ func (s *Service) Run(ctx context.Context, ready func()) (err error) {
 			s.mu.Lock()
 			s.latency = h
 			s.mu.Unlock()
-			defer s.d.Metrics.Unregister(h)
+			// Each handler keeps its own series, so a reply does not look
+			// it up (or take s.mu) per request.
+			for _, hd := range s.handlers {
+				o := h.WithLabelValues(hd.name)
+				hd.observer.Store(&o)
+			}
+			defer func() {
+				for _, hd := range s.handlers {
+					hd.observer.Store(nil)
+				}
+				s.d.Metrics.Unregister(h)
+			}()
 		}
 	}
 
@@ -263,12 +274,6 @@ func (s *Service) Run(ctx context.Context, ready func()) (err error) {
 	cancelWork()
 	s.pool.stop()
 	return nil
-}
-
-func (s *Service) latencyVec() *prometheus.HistogramVec {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.latency
 }
 
 // drain is the graceful part of a stop: no new links, IMStopReceivePacket to

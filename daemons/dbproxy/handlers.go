@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"strconv"
 	"sync/atomic"
 
@@ -49,6 +50,9 @@ type handler struct {
 	errors    atomic.Uint64
 	latencyUS atomic.Uint64
 	maxUS     atomic.Uint64
+	// observer is the command's request_seconds series while metrics are
+	// registered.
+	observer atomic.Pointer[prometheus.Observer]
 }
 
 // on builds a handler entry for request type R.

@@ -113,8 +113,8 @@ func (s *Service) finish(j *job, rep proto.Message, err error) {
 			break
 		}
 	}
-	if h := s.latencyVec(); h != nil {
-		h.WithLabelValues(j.h.name).Observe(d.Seconds())
+	if o := j.h.observer.Load(); o != nil {
+		(*o).Observe(d.Seconds())
 	}
 }
 
