@@ -87,7 +87,7 @@ type clientHandler struct{ s *Service }
 // OnOpen registers the connection and arms its login deadline.
 func (h clientHandler) OnOpen(c *netloop.Conn) {
 	s := h.s
-	cl := &client{id: c.ID(), opened: time.Now(), ip: c.RemoteAddrPort().Addr()}
+	cl := &client{id: c.ID(), opened: time.Now().UnixNano(), ip: c.RemoteAddrPort().Addr()}
 	s.reg.addConn(cl)
 	if d := s.cfg.LoginTimeout.D(); d > 0 {
 		g := c.Group()
@@ -324,7 +324,6 @@ func (s *Service) clientLogin(c *netloop.Conn, cl *client, h wire.Header, f []by
 	cl.name = q.GetUserName()
 	cl.ctype = q.GetClientType()
 	cl.status = st
-	cl.version = q.GetClientVersion()
 	cl.loginSeq = h.Seq
 	cl.mu.Unlock()
 	v := &pb.IMValidateReq{UserName: q.UserName, Password: q.Password, AttachData: attach.Handle(attach.TypeHandle, uint32(cl.id))}

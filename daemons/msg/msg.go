@@ -275,7 +275,7 @@ func (s *Service) Sockets() []ctlapi.Socket {
 		if ci.Dialed {
 			so.Kind = "peer-out"
 		} else if c := s.reg.conn(ci.ID); c != nil {
-			so.Opened = c.opened
+			so.Opened = time.Unix(0, c.opened)
 			if uid, _, ok := c.session(); ok {
 				so.UserID = uid
 			}

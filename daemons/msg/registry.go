@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"sort"
 	"sync"
-	"time"
 
 	"teamtalk/netloop"
 	"teamtalk/wire/pb"
@@ -15,7 +14,7 @@ const shards = 32
 // client is one client connection and its session.
 type client struct {
 	id     netloop.ConnID
-	opened time.Time
+	opened int64      // unix nanoseconds
 	ip     netip.Addr // the source address, for the per-address login limit
 
 	mu        sync.Mutex
@@ -24,10 +23,9 @@ type client struct {
 	kicked    bool
 	closed    bool
 	userID    uint32
-	name      string
+	name      string // the login name until db validated it
 	ctype     pb.ClientType
 	status    pb.UserStatType
-	version   string
 	nick      string
 	loginSeq  uint16
 	loginTmr  netloop.TimerID

@@ -157,6 +157,7 @@ func (s *Service) onValidate(m *pb.IMValidateRsp) {
 	}
 	uid := m.GetUserInfo().GetUserId()
 	cl.loggedIn, cl.userID = true, uid
+	cl.name = "" // validated; not needed any more
 	cl.nick = m.GetUserInfo().GetUserNickName()
 	ct, st, tmr := cl.ctype, cl.status, cl.loginTmr
 	cl.loginTmr = 0
