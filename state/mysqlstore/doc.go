@@ -31,11 +31,18 @@
 //
 // Messages are written by committers (Options.Committers goroutines, one
 // queue each; a conversation always maps to the same one): a committer
-// drains its queue into one transaction, runs each message behind a
-// savepoint (a refused message undoes only itself), allocates ids inside
-// the transaction (UPDATE ... LAST_INSERT_ID(lastMsgId + 1) on the counter
-// row) and answers every waiter after COMMIT returned, so many messages
-// share one commit. Other writes run in their own short transactions.
+// drains its queue into one transaction and answers every waiter after
+// COMMIT returned, so many messages share one commit. One-to-one messages,
+// validated before they are queued, are written in bulk with a fixed
+// number of statements per batch (bulk.go): one UPDATE of every counter
+// of the batch (lastMsgId + n, a range of ids per conversation), one
+// multi-row INSERT per message shard, one upsert of the unread counters,
+// one UPDATE and one INSERT of the recent sessions. Group messages (which
+// can be refused: not a member) run each behind a savepoint, allocating
+// their id with UPDATE ... LAST_INSERT_ID(lastMsgId + 1); so does a batch
+// whose bulk write failed for a reason that is not transient (a counter
+// row missing or exhausted), message by message, refusing only the
+// message at fault. Other writes run in their own short transactions.
 // Batches and most writes run at READ COMMITTED (no gap locks, so
 // committers do not deadlock on each other's index gaps; the server's
 // binlog_format must then be ROW or MIXED, the defaults). A pair's first

@@ -160,6 +160,82 @@ func (s *Store) Group(ctx context.Context, gid uint32) (state.Group, error) {
 	return g, nil
 }
 
+// ListGroups implements state.Store: the groups, then every status-0
+// membership in one query; a group without a counter row gets its newest id
+// from its message table, as loadGroup.
+func (s *Store) ListGroups(ctx context.Context) ([]state.Group, error) {
+	if err := s.guard(); err != nil {
+		return nil, err
+	}
+	out, err := s.listGroups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mysqlstore: list groups: %w", closedErr(err))
+	}
+	return out, nil
+}
+
+func (s *Store) listGroups(ctx context.Context) ([]state.Group, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+groupRowCols+`, c.lastMsgId IS NOT NULL, COALESCE(c.lastMsgId, 0)
+FROM IMGroup LEFT JOIN tt_group_counter c ON c.groupId = IMGroup.id ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		out     []state.Group
+		counted []bool
+	)
+	for rows.Next() {
+		var (
+			g   state.Group
+			typ uint8
+			has bool
+		)
+		if err := rows.Scan(&g.ID, &g.Name, &g.Avatar, &g.Creator, &typ, &g.Status, &g.Version, &g.LastChated, &g.Created, &g.Updated, &has, &g.LatestMsgID); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		g.Type, g.Members = state.GroupType(typ), []state.Member{}
+		out, counted = append(out, g), append(counted, has)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if !counted[i] {
+			if out[i].LatestMsgID, err = groupLatest(ctx, s.db, out[i].ID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	rows, err = s.db.QueryContext(ctx, `SELECT gm.groupId, gm.userId, MAX(gm.updated), COALESCE(MAX(sh.shield), 0)
+FROM IMGroupMember gm LEFT JOIN tt_group_shield sh ON sh.groupId = gm.groupId AND sh.userId = gm.userId
+WHERE gm.status = 0 GROUP BY gm.groupId, gm.userId ORDER BY gm.groupId, gm.userId`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	i := 0
+	for rows.Next() {
+		var (
+			gid    uint32
+			m      state.Member
+			shield uint8
+		)
+		if err := rows.Scan(&gid, &m.UserID, &m.Joined, &shield); err != nil {
+			return nil, err
+		}
+		m.Shield = shield != 0
+		for i < len(out) && out[i].ID < gid {
+			i++
+		}
+		if i < len(out) && out[i].ID == gid {
+			out[i].Members = append(out[i].Members, m)
+		}
+	}
+	return out, rows.Err()
+}
+
 // UserGroups implements state.Store.
 func (s *Store) UserGroups(ctx context.Context, userID uint32) ([]state.Group, error) {
 	if err := s.guard(); err != nil {

@@ -55,17 +55,17 @@ func (s *Store) SaveMessage(ctx context.Context, nm state.NewMessage) (state.Mes
 		nm.Created = s.now()
 	}
 	m := state.Message{From: nm.From, To: nm.To, Type: nm.Type, Created: nm.Created, Content: nm.Content}
-	var fn func(q *txq) error
+	var err error
 	if nm.Type.IsGroup() {
-		fn = func(q *txq) error { return saveGroup(q, &m) }
+		err = s.enqueue(ctx, sessionKey(nm), func(q *txq) error { return saveGroup(q, &m) })
 	} else {
-		rel, err := s.relation(ctx, nm.From, nm.To, nm.Created)
-		if err != nil {
+		var rel uint32
+		if rel, err = s.relation(ctx, nm.From, nm.To, nm.Created); err != nil {
 			return state.Message{}, fmt.Errorf("mysqlstore: save message %d→%d: %w", nm.From, nm.To, err)
 		}
-		fn = func(q *txq) error { return saveSingle(q, rel, &m) }
+		err = s.enqueueSingle(ctx, sessionKey(nm), &pendingSingle{rel: rel, m: &m})
 	}
-	if err := s.enqueue(ctx, sessionKey(nm), fn); err != nil {
+	if err != nil {
 		return state.Message{}, fmt.Errorf("mysqlstore: save message %d→%d: %w", nm.From, nm.To, err)
 	}
 	return m, nil

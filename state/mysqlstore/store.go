@@ -141,11 +141,14 @@ var (
 
 var _ state.Store = (*Store)(nil)
 
-// request is one message write waiting for a committer.
+// request is one message write waiting for a committer: either a
+// validated one-to-one message (single, written in bulk with the batch's
+// others) or a write of its own (fn, run behind a savepoint).
 type request struct {
-	ctx  context.Context
-	fn   func(q *txq) error
-	done chan error
+	ctx    context.Context
+	fn     func(q *txq) error
+	single *pendingSingle
+	done   chan error
 }
 
 // Open connects to the database named by dsn (go-sql-driver's format,
@@ -397,10 +400,20 @@ func commit(tx *sql.Tx) error {
 // savepoint: an error from fn undoes only fn's own statements. fn may run
 // more than once (when the batch is retried) and must reset its outputs.
 func (s *Store) enqueue(ctx context.Context, key uint64, fn func(q *txq) error) error {
+	return s.enqueueReq(ctx, key, &request{ctx: ctx, fn: fn})
+}
+
+// enqueueSingle hands a validated one-to-one message to the committer of
+// key and waits for its transaction; p.m.ID is set when it returns nil.
+func (s *Store) enqueueSingle(ctx context.Context, key uint64, p *pendingSingle) error {
+	return s.enqueueReq(ctx, key, &request{ctx: ctx, single: p})
+}
+
+func (s *Store) enqueueReq(ctx context.Context, key uint64, req *request) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	req := &request{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	req.done = make(chan error, 1)
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -455,9 +468,16 @@ func (s *Store) runBatch(batch []*request) {
 	}
 	results := make([]error, len(batch))
 	var err error
+	bulk := true
 	for attempt := 0; ; attempt++ {
 		clear(results)
-		err = s.batchOnce(batch, results)
+		err = s.batchOnce(batch, results, bulk)
+		if bulk && errors.Is(err, errBulk) {
+			s.log.Debug("mysqlstore: bulk write refused, writing the batch message by message", "messages", len(batch), "err", err)
+			bulk = false
+			attempt--
+			continue
+		}
 		if err == nil || !s.retryable(err) || attempt >= s.opt.MaxRetries {
 			break
 		}
@@ -482,10 +502,28 @@ func (s *Store) runBatch(batch []*request) {
 	}
 }
 
-// batchOnce runs the batch in one transaction. A request's own error is
-// put in results (its savepoint rolled back); an error that spoils the
-// transaction is returned.
-func (s *Store) batchOnce(batch []*request, results []error) error {
+// batchOnce runs the batch in one transaction. With bulk, its one-to-one
+// messages are written together (saveSingles) and only the other writes
+// run behind savepoints; without it, every write runs behind its own. A
+// request's own error is put in results (its savepoint rolled back); an
+// error that spoils the transaction is returned (errBulk when the bulk
+// write failed for a reason that is not transient).
+func (s *Store) batchOnce(batch []*request, results []error, bulk bool) error {
+	var singles []pendingSingle
+	var rest []int // indexes of the requests run one by one
+	for i, r := range batch {
+		switch {
+		case r.ctx.Err() != nil:
+			results[i] = r.ctx.Err()
+		case bulk && r.single != nil:
+			singles = append(singles, *r.single)
+		default:
+			rest = append(rest, i)
+		}
+	}
+	if len(singles) == 0 && len(rest) == 0 {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(s.base, s.opt.TxTimeout)
 	defer cancel()
 	tx, err := s.db.BeginTx(ctx, readCommitted)
@@ -493,27 +531,35 @@ func (s *Store) batchOnce(batch []*request, results []error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	q := &txq{ctx: ctx, tx: tx}
-	single := len(batch) == 1
-	ran := 0
-	for i, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			results[i] = err
-			continue
+	if len(singles) > 0 {
+		if err := saveSingles(q, singles); err != nil {
+			_ = tx.Rollback()
+			return err
 		}
-		if !single {
+	}
+	alone := len(singles) == 0 && len(rest) == 1 // no savepoint needed
+	ran := len(singles)
+	for _, i := range rest {
+		r := batch[i]
+		fn := r.fn
+		if r.single != nil {
+			p := r.single
+			fn = func(q *txq) error { return saveSingle(q, p.rel, p.m) }
+		}
+		if !alone {
 			if _, err := q.exec("SAVEPOINT m"); err != nil {
 				_ = tx.Rollback()
 				return fmt.Errorf("savepoint: %w", err)
 			}
 		}
-		err := runFn(q, r.fn)
+		err := runFn(q, fn)
 		if err == nil {
 			ran++
 			continue
 		}
-		if transient(err) || brokenConn(err) || single {
+		if transient(err) || brokenConn(err) || alone {
 			_ = tx.Rollback()
-			if single && !transient(err) && !brokenConn(err) {
+			if alone && !transient(err) && !brokenConn(err) {
 				results[i] = err
 				return nil
 			}
