@@ -161,20 +161,26 @@ func (s *Supervisor) Timers() ([]ctlapi.Timer, error) {
 // knows every msg server's users), else the local msg services'.
 func (s *Supervisor) Online() ([]ctlapi.OnlineUser, error) {
 	var byRoute, byMsg []ctlapi.OnlineUser
+	routeRunning := false
 	for _, u := range s.units {
-		svc := u.service()
+		u.mu.Lock()
+		svc, running := u.svc, u.state == ctlapi.StateRunning
+		u.mu.Unlock()
 		l, ok := svc.(daemons.OnlineLister)
-		if !ok || u.status().State != ctlapi.StateRunning {
+		if !ok || !running {
 			continue
 		}
 		if u.kind == "route" {
+			routeRunning = true
 			byRoute = append(byRoute, l.Online()...)
 		} else {
 			byMsg = append(byMsg, l.Online()...)
 		}
 	}
+	// A route that is starting or restarting knows nobody yet: the msg
+	// services' view stands in for it.
 	out := byRoute
-	if len(s.kindRunning("route")) == 0 {
+	if !routeRunning {
 		out = byMsg
 	}
 	if out == nil {
@@ -182,18 +188,6 @@ func (s *Supervisor) Online() ([]ctlapi.OnlineUser, error) {
 	}
 	slices.SortFunc(out, func(a, b ctlapi.OnlineUser) int { return int(a.UserID) - int(b.UserID) })
 	return out, nil
-}
-
-func (s *Supervisor) kindRunning(kind string) []daemons.Service {
-	var out []daemons.Service
-	for _, u := range s.units {
-		if u.kind == kind {
-			if svc := u.service(); svc != nil {
-				out = append(out, svc)
-			}
-		}
-	}
-	return out
 }
 
 // Kick disconnects a user from every msg service here.
