@@ -87,10 +87,17 @@ func decodeInto(body []byte, msg proto.Message) error {
 // C++ runtime does (the int32 value sign-extended to 64 bits).
 func closeEnums(m protoreflect.Message) {
 	var unknown []byte
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	// Walk the descriptor's fields rather than Range: no closure and no
+	// values for the scalar fields, which are most of a body.
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
 		switch {
 		case fd.Kind() == protoreflect.EnumKind && fd.IsList():
-			list := v.List()
+			if !m.Has(fd) {
+				continue
+			}
+			list := m.Get(fd).List()
 			kept := 0
 			for i := 0; i < list.Len(); i++ {
 				e := list.Get(i).Enum()
@@ -106,20 +113,27 @@ func closeEnums(m protoreflect.Message) {
 				m.Clear(fd)
 			}
 		case fd.Kind() == protoreflect.EnumKind:
-			if e := v.Enum(); !declared(fd, e) {
+			if !m.Has(fd) {
+				continue
+			}
+			if e := m.Get(fd).Enum(); !declared(fd, e) {
 				unknown = appendEnum(unknown, fd, e)
 				m.Clear(fd)
 			}
 		case fd.Message() != nil && fd.IsList():
-			list := v.List()
+			if !m.Has(fd) {
+				continue
+			}
+			list := m.Get(fd).List()
 			for i := 0; i < list.Len(); i++ {
 				closeEnums(list.Get(i).Message())
 			}
 		case fd.Message() != nil && !fd.IsMap():
-			closeEnums(v.Message())
+			if m.Has(fd) {
+				closeEnums(m.Get(fd).Message())
+			}
 		}
-		return true
-	})
+	}
 	if len(unknown) > 0 {
 		m.SetUnknown(append(m.GetUnknown(), unknown...))
 	}
