@@ -3,7 +3,9 @@
 // TeamTalk-compatible server. Scenarios: provision (create the bench users),
 // login (a connect+login storm), p2p (pairs of users chatting, every acked
 // message checked to arrive exactly once and in order), idle (logged-in users
-// heartbeating, with the server's RSS per connection) and table (a summary of
+// heartbeating, with the server's RSS per connection), group (a group's
+// fan-out, checked exactly once per member), mixed (a blend of operations at
+// set rates) and table (a summary of
 // result lines). Each scenario prints a live progress line on stderr, then a
 // table and one JSON line on stdout.
 package main
@@ -30,6 +32,9 @@ scenarios:
   provision  create users PREFIX1..PREFIXN (control API, or -data for a stopped appliance)
   login      connect+login storm: logins/s and latency
   p2p        pairs of users chatting: msgs/s, ack latency, exactly-once in-order check
+  group      a group of M logged-in members, S sending: deliveries/s, latency, exactly-once check
+  mixed      a realistic blend at set rates (login churn, p2p, group, history, unread, sessions;
+             an idle majority): per-operation throughput and latency
   idle       N logged-in users heartbeating; server RSS per connection with -pid/-socket
   wait       wait until the appliance on -socket is ready; print its bound addresses
   table      print a summary table of JSON result lines (files or stdin)
@@ -52,6 +57,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runLogin(ctx, args[1:], stdout, stderr)
 	case "p2p":
 		err = runP2P(ctx, args[1:], stdout, stderr)
+	case "group":
+		err = runGroup(ctx, args[1:], stdout, stderr)
+	case "mixed":
+		err = runMixed(ctx, args[1:], stdout, stderr)
 	case "idle":
 		err = runIdle(ctx, args[1:], stdout, stderr)
 	case "wait":

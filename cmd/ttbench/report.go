@@ -31,6 +31,9 @@ type Result struct {
 	ClientCPU  float64           `json:"client_cpu_s"`
 	OK         bool              `json:"ok"` // no errors and every check passed
 	P2P        *P2PCheck         `json:"p2p,omitempty"`
+	Group      *GroupCheck       `json:"group,omitempty"`
+	Mixed      map[string]OpStat `json:"mixed,omitempty"`      // by operation
+	Deliveries uint64            `json:"deliveries,omitempty"` // mixed: messages the users received
 	Idle       *IdleResult       `json:"idle,omitempty"`
 }
 
@@ -133,6 +136,24 @@ func (r *Result) print(w io.Writer) error {
 		d := p.Delivery
 		fmt.Fprintf(tw, "delivery latency\tp50 %s  p99 %s  p999 %s  max %s\n", fmtMS(d.P50), fmtMS(d.P99), fmtMS(d.P999), fmtMS(d.Max))
 	}
+	if g := r.Group; g != nil {
+		fmt.Fprintf(tw, "group / members / senders\t%d / %d / %d\n", g.GroupID, g.Members, g.Senders)
+		fmt.Fprintf(tw, "msgs sent / acked\t%d / %d (%.0f/s)\n", g.Sent, g.Acked, g.MsgRate)
+		a := g.Ack
+		fmt.Fprintf(tw, "ack latency\tp50 %s  p99 %s  p999 %s  max %s\n", fmtMS(a.P50), fmtMS(a.P99), fmtMS(a.P999), fmtMS(a.Max))
+		fmt.Fprintf(tw, "deliveries expected / made\t%d / %d (per member %d..%d)\n", g.Expected, g.Delivered, g.MinPerMember, g.MaxPerMember)
+		fmt.Fprintf(tw, "lost / duplicated / to sender\t%d / %d / %d\n", g.Lost, g.Duplicates, g.ToSender)
+		fmt.Fprintf(tw, "delivered unacked / unknown / members lost\t%d / %d / %d\n", g.DeliveredUnacked, g.Unknown, g.MembersLost)
+	}
+	if len(r.Mixed) > 0 {
+		fmt.Fprintf(tw, "messages received\t%d\n", r.Deliveries)
+		fmt.Fprintf(tw, "operation\tasked/s  done (/s)  errors  skipped  p50 / p99 / max\n")
+		for _, k := range slices.Sorted(maps.Keys(r.Mixed)) {
+			o := r.Mixed[k]
+			fmt.Fprintf(tw, "  %s\t%g  %d (%.0f/s)  %d  %d  %s / %s / %s\n", k, o.Asked, o.Ops, o.Rate, o.Errors, o.Skipped,
+				fmtMS(o.Latency.P50), fmtMS(o.Latency.P99), fmtMS(o.Latency.Max))
+		}
+	}
 	if i := r.Idle; i != nil {
 		fmt.Fprintf(tw, "connections held\t%d (alive at end %d)\n", i.Conns, i.Alive)
 		fmt.Fprintf(tw, "heartbeats sent / echoed\t%d / %d\n", i.HeartbeatsSent, i.HeartbeatEchoes)
@@ -216,6 +237,8 @@ func writeTable(w io.Writer, results []Result) {
 		switch {
 		case r.P2P != nil:
 			check = fmt.Sprintf("lost %d dup %d ooo %d", r.P2P.Lost, r.P2P.Duplicates, r.P2P.OutOfOrder)
+		case r.Group != nil:
+			check = fmt.Sprintf("lost %d dup %d", r.Group.Lost, r.Group.Duplicates)
 		case r.Idle != nil && r.Idle.PID != 0:
 			check = fmt.Sprintf("%.0f B/conn", r.Idle.RSSPerConn)
 		case r.Idle != nil:
@@ -228,6 +251,12 @@ func writeTable(w io.Writer, results []Result) {
 		l := r.Latency
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.1fs\t\n",
 			r.Scenario, sizeOf(r), r.Unit, r.Ops, r.Rate, fmtMS(l.P50), fmtMS(l.P90), fmtMS(l.P99), fmtMS(l.P999), fmtMS(l.Max), errs, check, r.ClientCPU)
+		for _, k := range slices.Sorted(maps.Keys(r.Mixed)) {
+			o := r.Mixed[k]
+			l := o.Latency
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\t\n",
+				k, fmt.Sprintf("%g/s", o.Asked), "ops", o.Ops, o.Rate, fmtMS(l.P50), fmtMS(l.P90), fmtMS(l.P99), fmtMS(l.P999), fmtMS(l.Max), o.Errors, fmt.Sprintf("skipped %d", o.Skipped))
+		}
 	}
 	tw.Flush()
 }
@@ -241,6 +270,10 @@ func sizeOf(r Result) string {
 	case "p2p":
 		return fmt.Sprintf("%vx%v", p["pairs"], p["inflight"])
 	case "idle":
+		return fmt.Sprintf("n=%v", p["users"])
+	case "group":
+		return fmt.Sprintf("%vx%v", p["size"], p["senders"])
+	case "mixed":
 		return fmt.Sprintf("n=%v", p["users"])
 	}
 	return "-"

@@ -174,6 +174,38 @@ func TestScenariosAgainstAppliance(t *testing.T) {
 				t.Errorf("p2p check: %+v", r.P2P)
 			}
 		}},
+		{"group", []string{"group", "-size", "8", "-senders", "2", "-inflight", "4", "-duration", "500ms"}, func(t *testing.T, r Result) {
+			g := r.Group
+			if g == nil {
+				t.Fatal("no group section")
+			}
+			if g.Acked == 0 || g.Sent != g.Acked || g.Expected != g.Acked*7 || g.Delivered != g.Expected || r.Ops != g.Delivered ||
+				g.Lost != 0 || g.Duplicates != 0 || g.ToSender != 0 || g.Unknown != 0 || g.MembersLost != 0 || g.Members != 8 || g.Senders != 2 {
+				t.Errorf("group check: %+v", *g)
+			}
+			if r.Latency.Count != g.Delivered || g.Ack.Count != g.Acked || g.MinPerMember == 0 {
+				t.Errorf("latency %+v ack %+v min per member %d", r.Latency, g.Ack, g.MinPerMember)
+			}
+		}},
+		{"mixed", []string{"mixed", "-users", "16", "-active", "0.5", "-groups", "2", "-group-size", "4", "-duration", "1500ms",
+			"-login-rate", "4", "-p2p-rate", "20", "-group-rate", "6", "-history-rate", "6", "-unread-rate", "6", "-sessions-rate", "4", "-heartbeat", "1s"}, func(t *testing.T, r Result) {
+			if len(r.Mixed) != 6 {
+				t.Fatalf("operations %v, want 6", r.Mixed)
+			}
+			var sum uint64
+			for name, o := range r.Mixed {
+				if o.Ops == 0 || o.Errors != 0 || o.Latency.Count != o.Ops || o.Rate <= 0 || o.Asked <= 0 {
+					t.Errorf("%s: %+v", name, o)
+				}
+				sum += o.Ops
+			}
+			if r.Ops != sum || r.Latency.Count != sum {
+				t.Errorf("ops %d latency count %d, want the sum %d", r.Ops, r.Latency.Count, sum)
+			}
+			if r.Deliveries == 0 {
+				t.Error("no message received")
+			}
+		}},
 		{"idle", []string{"idle", "-n", "16", "-c", "4", "-heartbeat", "200ms", "-duration", "1s"}, func(t *testing.T, r Result) {
 			i := r.Idle
 			if i == nil {
@@ -220,7 +252,8 @@ func TestScenariosAgainstAppliance(t *testing.T) {
 			t.Fatalf("exit %d: %s", code, errb)
 		}
 		rows := strings.Split(strings.TrimSpace(out), "\n")
-		if len(rows) != len(lines)+1 || !strings.Contains(out, "lost 0 dup 0 ooo 0") || !strings.Contains(out, "B/conn") {
+		// One row per result, and one per operation of the mixed result.
+		if len(rows) != len(lines)+1+6 || !strings.Contains(out, "lost 0 dup 0 ooo 0") || !strings.Contains(out, "  unread") || !strings.Contains(out, "B/conn") {
 			t.Errorf("table of %d results:\n%s", len(lines), out)
 		}
 	})
@@ -269,6 +302,12 @@ func TestUsage(t *testing.T) {
 		{"bad client type", []string{"idle", "-msg", "127.0.0.1:1", "-type", "pager"}, 1},
 		{"http step without a login URL", []string{"login", "-msg", "127.0.0.1:1", "-http"}, 1},
 		{"table of nothing", []string{"table", os.DevNull}, 1},
+		{"group of one", []string{"group", "-msg", "127.0.0.1:1", "-size", "1"}, 2},
+		{"group more senders than members", []string{"group", "-msg", "127.0.0.1:1", "-size", "4", "-senders", "5"}, 2},
+		{"mixed with one active user", []string{"mixed", "-msg", "127.0.0.1:1", "-users", "10", "-active", "0.1"}, 2},
+		{"mixed group bigger than the active users", []string{"mixed", "-msg", "127.0.0.1:1", "-users", "10", "-group-size", "6"}, 2},
+		{"mixed negative rate", []string{"mixed", "-msg", "127.0.0.1:1", "-users", "10", "-active", "1", "-group-size", "4", "-p2p-rate", "-1"}, 2},
+		{"mixed all rates zero", []string{"mixed", "-msg", "127.0.0.1:1", "-users", "10", "-active", "1", "-login-rate", "0", "-p2p-rate", "0", "-group-rate", "0", "-history-rate", "0", "-unread-rate", "0", "-sessions-rate", "0"}, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
