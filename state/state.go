@@ -152,6 +152,10 @@ type Store interface {
 	CreateGroup(ctx context.Context, g NewGroup) (Group, error)
 	// Group returns the group with its members (ascending id).
 	Group(ctx context.Context, groupID uint32) (Group, error)
+	// ListGroups returns every group (any type or status) with its members,
+	// ascending by id: the admin's view (ttctl group list). It reads all
+	// memberships, so it is not for a request path.
+	ListGroups(ctx context.Context) ([]Group, error)
 	// UserGroups lists the groups userID is a member of, without members,
 	// newest Updated first.
 	UserGroups(ctx context.Context, userID uint32) ([]Group, error)

@@ -132,6 +132,40 @@ func (s *Store) Group(ctx context.Context, gid uint32) (state.Group, error) {
 	return g, nil
 }
 
+// ListGroups implements state.Store: one pass over groups and one over
+// group_members, both in key order (group id, then user id).
+func (s *Store) ListGroups(ctx context.Context) ([]state.Group, error) {
+	var out []state.Group
+	err := s.view(ctx, func(r *rtx) error {
+		if err := r.prefix(bGroups, nil, func(k, _ []byte) (bool, error) {
+			g, err := r.group(u32(k))
+			if err != nil {
+				return false, err
+			}
+			g.Members = []state.Member{}
+			out = append(out, g)
+			return true, nil
+		}); err != nil {
+			return err
+		}
+		i := 0
+		return r.prefix(bGroupMembers, nil, func(k, v []byte) (bool, error) {
+			gid := u32(k)
+			for i < len(out) && out[i].ID < gid {
+				i++
+			}
+			if i < len(out) && out[i].ID == gid {
+				out[i].Members = append(out[i].Members, state.Member{UserID: u32(k[4:]), Joined: u32(v), Shield: len(v) > 4 && v[4] == 1})
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: list groups: %w", err)
+	}
+	return out, nil
+}
+
 // UserGroups implements state.Store.
 func (s *Store) UserGroups(ctx context.Context, userID uint32) ([]state.Group, error) {
 	var out []state.Group

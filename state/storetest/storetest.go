@@ -57,6 +57,7 @@ func Behaviours() []Behaviour {
 		{"history paging newest first", historyPaging},
 		{"messages by id and latest id", byIDAndLatest},
 		{"groups members versions unread join time", groups},
+		{"list groups with members", listGroups},
 		{"device tokens move between users", deviceTokens},
 		{"push shield", pushShield},
 		{"offline files", offlineFiles},
@@ -688,6 +689,56 @@ func groups(t *testing.T, e *Env) {
 	}
 	wantErr(t, s.SetGroupShield(ctx(t), g.ID, c, true), state.ErrNotMember, "shield of a removed member")
 	wantErr(t, s.SetGroupShield(ctx(t), 9999, b, true), state.ErrNotFound, "shield of an unknown group")
+}
+
+// listGroups: every group, ascending by id, with its current members (join
+// time, shield), type, version and newest message id; empty store, none.
+func listGroups(t *testing.T, e *Env) {
+	s := e.S
+	if gs := r(s.ListGroups(ctx(t))).ok(t); len(gs) != 0 {
+		t.Fatalf("empty store lists %+v", gs)
+	}
+	a, b, c := addUser(t, s, "a").ID, addUser(t, s, "b").ID, addUser(t, s, "c").ID
+	g1 := r(s.CreateGroup(ctx(t), state.NewGroup{Name: "one", Avatar: "av1", Creator: a, Type: state.GroupNormal, Members: []uint32{c, a}})).ok(t)
+	g2 := r(s.CreateGroup(ctx(t), state.NewGroup{Name: "two", Creator: b, Type: state.GroupTemp, Members: []uint32{b}})).ok(t)
+	g3 := r(s.CreateGroup(ctx(t), state.NewGroup{Name: "one", Type: state.GroupNormal, Members: []uint32{a, b, c}})).ok(t)
+	send(t, s, a, g1.ID, state.MsgGroupText, "hi", 0)
+	send(t, s, c, g1.ID, state.MsgGroupText, "ho", 0)
+	r2(s.ChangeMembers(ctx(t), g3.ID, state.ModifyDel, []uint32{b})).ok(t)
+	if err := s.SetGroupShield(ctx(t), g3.ID, c, true); err != nil {
+		t.Fatal(err)
+	}
+	gs := r(s.ListGroups(ctx(t))).ok(t)
+	if len(gs) != 3 || gs[0].ID != g1.ID || gs[1].ID != g2.ID || gs[2].ID != g3.ID {
+		t.Fatalf("ListGroups = %+v, want groups %d %d %d", gs, g1.ID, g2.ID, g3.ID)
+	}
+	tests := []struct {
+		name    string
+		got     state.Group
+		members []uint32
+		typ     state.GroupType
+		version uint32
+		latest  uint32
+	}{
+		{name: "two messages", got: gs[0], members: sorted(a, c), typ: state.GroupNormal, version: 1, latest: 2},
+		{name: "temporary", got: gs[1], members: []uint32{b}, typ: state.GroupTemp, version: 1},
+		{name: "member removed", got: gs[2], members: sorted(a, c), typ: state.GroupNormal, version: 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := tc.got
+			if !slices.Equal(g.MemberIDs(), tc.members) || g.Type != tc.typ || g.Version != tc.version || g.LatestMsgID != tc.latest {
+				t.Fatalf("group = %+v; want members %v type %d version %d latest %d", g, tc.members, tc.typ, tc.version, tc.latest)
+			}
+			one := r(s.Group(ctx(t), g.ID)).ok(t)
+			if g.Name != one.Name || g.Avatar != one.Avatar || g.Creator != one.Creator || g.Created != one.Created || !slices.Equal(g.Members, one.Members) {
+				t.Fatalf("listed %+v, Group says %+v", g, one)
+			}
+		})
+	}
+	if !gs[2].Members[1].Shield || gs[2].Members[0].Shield || gs[2].Members[0].Joined == 0 {
+		t.Fatalf("members of %d = %+v", g3.ID, gs[2].Members)
+	}
 }
 
 func sorted(ids ...uint32) []uint32 { slices.Sort(ids); return ids }
