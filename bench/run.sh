@@ -11,6 +11,10 @@
 #   PAIRS [100]        p2p pairs                   INFLIGHT [10]  msgs in flight per sender
 #   SIZE [100]         p2p message bytes           DURATION [10s] p2p send time
 #   IDLE_N [5000]      idle connections            IDLE_HOLD [10s] idle hold time
+#   GROUP_SIZE [500]   group members (all online)  GROUP_SENDERS [1] members sending
+#   GROUP_INFLIGHT [16] group msgs in flight per sender; GROUP_DURATION [10s]
+#   MIXED_USERS [2000] users online in mixed (10% active)  MIXED_DURATION [10s]
+#   MIXED_ARGS []      more flags for ttbench mixed (rates: -p2p-rate 500 ...)
 #   PPROF [0]          1: serve /debug/pprof on the metrics address (printed) during the run
 #   KEEP [0]           1: keep the data dir and teamtalkd.log
 #   EXTRA_SET []       more -set KEY=VALUE words for teamtalkd
@@ -24,11 +28,15 @@ main() {
 	local login_c=${LOGIN_C:-100} login_count=${LOGIN_COUNT:-20000}
 	local pairs=${PAIRS:-100} inflight=${INFLIGHT:-10} size=${SIZE:-100} duration=${DURATION:-10s}
 	local idle_n=${IDLE_N:-5000} idle_hold=${IDLE_HOLD:-10s}
+	local group_size=${GROUP_SIZE:-500} group_senders=${GROUP_SENDERS:-1} group_inflight=${GROUP_INFLIGHT:-16} group_duration=${GROUP_DURATION:-10s}
+	local mixed_users=${MIXED_USERS:-2000} mixed_duration=${MIXED_DURATION:-10s}
 	[ -x "$bin/teamtalkd" ] || fatal "$bin/teamtalkd missing (make build)"
 	[ -x "$bin/ttbench" ] || fatal "$bin/ttbench missing (make build)"
 
 	local users=$idle_n
 	[ $((2 * pairs)) -gt "$users" ] && users=$((2 * pairs))
+	[ "$group_size" -gt "$users" ] && users=$group_size
+	[ "$mixed_users" -gt "$users" ] && users=$mixed_users
 
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/ttbench.XXXXXX")
 	pid=
@@ -65,6 +73,9 @@ main() {
 	: >"$results"
 	scenario login -n "$users" -c "$login_c" -count "$login_count" || failed=1
 	scenario p2p -pairs "$pairs" -inflight "$inflight" -size "$size" -duration "$duration" || failed=1
+	scenario group -size "$group_size" -senders "$group_senders" -inflight "$group_inflight" -duration "$group_duration" || failed=1
+	# shellcheck disable=SC2086
+	scenario mixed -users "$mixed_users" -duration "$mixed_duration" ${MIXED_ARGS:-} || failed=1
 	scenario idle -n "$idle_n" -duration "$idle_hold" || failed=1
 
 	echo

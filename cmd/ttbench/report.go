@@ -254,7 +254,7 @@ func writeTable(w io.Writer, results []Result) {
 		for _, k := range slices.Sorted(maps.Keys(r.Mixed)) {
 			o := r.Mixed[k]
 			l := o.Latency
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\t\n",
+			fmt.Fprintf(tw, "mixed/%s\t%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\t\n",
 				k, fmt.Sprintf("%g/s", o.Asked), "ops", o.Ops, o.Rate, fmtMS(l.P50), fmtMS(l.P90), fmtMS(l.P99), fmtMS(l.P999), fmtMS(l.Max), o.Errors, fmt.Sprintf("skipped %d", o.Skipped))
 		}
 	}

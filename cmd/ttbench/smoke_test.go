@@ -253,7 +253,7 @@ func TestScenariosAgainstAppliance(t *testing.T) {
 		}
 		rows := strings.Split(strings.TrimSpace(out), "\n")
 		// One row per result, and one per operation of the mixed result.
-		if len(rows) != len(lines)+1+6 || !strings.Contains(out, "lost 0 dup 0 ooo 0") || !strings.Contains(out, "  unread") || !strings.Contains(out, "B/conn") {
+		if len(rows) != len(lines)+1+6 || !strings.Contains(out, "lost 0 dup 0 ooo 0") || !strings.Contains(out, "mixed/unread") || !strings.Contains(out, "B/conn") {
 			t.Errorf("table of %d results:\n%s", len(lines), out)
 		}
 	})
