@@ -124,3 +124,89 @@ type DBInitResult struct {
 	Database string `json:"database,omitempty"` // the MySQL DSN without its password
 	Message  string `json:"message"`
 }
+
+// The group paths. {group} is a group's numeric id or its name (the name of
+// exactly one active group); members are given by login name or, when no
+// user has that name, numeric id.
+const (
+	PathGroups       = "/v1/groups"                 // GET: []Group; POST GroupAdd: GroupDetail
+	PathGroup        = "/v1/groups/{group}"         // GET: GroupDetail
+	PathGroupMembers = "/v1/groups/{group}/members" // POST GroupMembersChange: GroupChangeResult
+)
+
+// GroupPath returns the path of a group given by name or id.
+func GroupPath(ref string) string { return "/v1/groups/" + ref }
+
+// GroupMembersPath returns the members path of a group given by name or id.
+func GroupMembersPath(ref string) string { return "/v1/groups/" + ref + "/members" }
+
+// The group types as the admin names them (IMGroup.type 1 and 2).
+const (
+	GroupNormal = "normal" // fixed: in every member's group list
+	GroupTemp   = "temp"   // temporary: reached through recent sessions
+)
+
+// Group is a group of the IM store as ttctl group list shows it.
+type Group struct {
+	ID        uint32 `json:"id"`
+	Name      string `json:"name"`
+	Type      string `json:"type"` // GroupNormal or GroupTemp ("type N" for others)
+	Avatar    string `json:"avatar,omitempty"`
+	CreatorID uint32 `json:"creator_id"`        // 0: created by an administrator
+	Creator   string `json:"creator,omitempty"` // the creator's login name, when the user exists
+	Members   int    `json:"members"`
+	// Version grows with every membership change; clients compare it at
+	// their next group sync and fetch the group again when it grew.
+	Version     uint32    `json:"version"`
+	Status      uint32    `json:"status"` // 0 active, else deleted
+	LatestMsgID uint32    `json:"latest_msg_id"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
+}
+
+// GroupMember is one member of a group.
+type GroupMember struct {
+	ID     uint32    `json:"id"`
+	Name   string    `json:"name,omitempty"` // empty when the user no longer exists
+	Nick   string    `json:"nick,omitempty"`
+	Joined time.Time `json:"joined"` // history before it is hidden from the member
+	Shield bool      `json:"shield"` // the member muted the group's push
+}
+
+// GroupDetail is a group with its members, ascending by id.
+type GroupDetail struct {
+	Group
+	MemberList []GroupMember `json:"member_list"`
+}
+
+// GroupAdd creates a group. Type is GroupNormal (the default) or GroupTemp;
+// Creator is a user by name or id, empty for none (an administrator's
+// group); the creator is a member only when listed in Members.
+type GroupAdd struct {
+	Name    string   `json:"name"`
+	Type    string   `json:"type,omitempty"`
+	Avatar  string   `json:"avatar,omitempty"`
+	Creator string   `json:"creator,omitempty"`
+	Members []string `json:"members"`
+}
+
+// GroupMembersChange adds and removes members in one request: the removals
+// are applied first, then the additions (each bumps the version). Adding a
+// member or removing a non-member changes nothing and is reported.
+type GroupMembersChange struct {
+	Add    []string `json:"add,omitempty"`
+	Remove []string `json:"remove,omitempty"`
+}
+
+// GroupChangeResult is the group after a change and what changed.
+type GroupChangeResult struct {
+	Group      GroupDetail `json:"group"`
+	Added      []uint32    `json:"added"`       // users who joined
+	Removed    []uint32    `json:"removed"`     // users who left
+	AlreadyIn  []uint32    `json:"already_in"`  // asked to add, already members
+	NotMembers []uint32    `json:"not_members"` // asked to remove, not members
+	// Notified says whether online members were told at once (a group
+	// change notify through a msg service here); otherwise they see the
+	// change at their next group sync.
+	Notified bool `json:"notified"`
+}

@@ -59,3 +59,29 @@ func (c *Client) DBInit(ctx context.Context) (ctlapi.DBInitResult, error) {
 	err := c.do(ctx, http.MethodPost, ctlapi.PathDBInit, struct{}{}, &r)
 	return r, err
 }
+
+// Groups lists the groups (GET /v1/groups).
+func (c *Client) Groups(ctx context.Context) ([]ctlapi.Group, error) {
+	return get[[]ctlapi.Group](ctx, c, ctlapi.PathGroups)
+}
+
+// Group returns a group, by name or numeric id, with its members
+// (GET /v1/groups/REF).
+func (c *Client) Group(ctx context.Context, ref string) (ctlapi.GroupDetail, error) {
+	return get[ctlapi.GroupDetail](ctx, c, ctlapi.GroupPath(url.PathEscape(ref)))
+}
+
+// AddGroup creates a group (POST /v1/groups).
+func (c *Client) AddGroup(ctx context.Context, req ctlapi.GroupAdd) (ctlapi.GroupDetail, error) {
+	var g ctlapi.GroupDetail
+	err := c.do(ctx, http.MethodPost, ctlapi.PathGroups, req, &g)
+	return g, err
+}
+
+// ChangeGroupMembers removes and adds members of a group given by name or
+// numeric id (POST /v1/groups/REF/members).
+func (c *Client) ChangeGroupMembers(ctx context.Context, ref string, req ctlapi.GroupMembersChange) (ctlapi.GroupChangeResult, error) {
+	var r ctlapi.GroupChangeResult
+	err := c.do(ctx, http.MethodPost, ctlapi.GroupMembersPath(url.PathEscape(ref)), req, &r)
+	return r, err
+}

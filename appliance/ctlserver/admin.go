@@ -8,7 +8,7 @@ import (
 	"teamtalk/appliance/ctlapi"
 )
 
-// admin registers the user and department endpoints. Request bodies carry
+// admin registers the user, department and group endpoints. Request bodies carry
 // plain passwords: they are decoded, handed to the backend and never logged.
 func (s *Server) admin(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+ctlapi.PathUsers, func(w http.ResponseWriter, r *http.Request) {
@@ -67,6 +67,7 @@ func (s *Server) admin(mux *http.ServeMux) {
 		v, err := s.b.DBInit(r.Context())
 		s.reply(w, v, err)
 	})
+	s.adminGroups(mux)
 }
 
 // body decodes one JSON object of at most limit bytes into v (unknown fields

@@ -43,6 +43,10 @@ type Backend interface {
 	Departs(ctx context.Context) ([]ctlapi.Depart, error)
 	AddDepart(ctx context.Context, req ctlapi.DepartAdd) (ctlapi.Depart, error)
 	DBInit(ctx context.Context) (ctlapi.DBInitResult, error)
+	Groups(ctx context.Context) ([]ctlapi.Group, error)
+	Group(ctx context.Context, ref string) (ctlapi.GroupDetail, error)
+	AddGroup(ctx context.Context, req ctlapi.GroupAdd) (ctlapi.GroupDetail, error)
+	ChangeGroupMembers(ctx context.Context, ref string, req ctlapi.GroupMembersChange) (ctlapi.GroupChangeResult, error)
 }
 
 // Panicker is the optional fault-injection part of a Backend
