@@ -40,6 +40,9 @@ type Stats struct {
 	Writes   uint64 // write functions run
 	MaxBatch uint64 // the largest batch seen
 	Failed   uint64 // transactions whose Commit or Begin failed
+	// Commit has the transactions by writes carried and by duration (begin
+	// to the end of Commit, fsync included).
+	Commit state.CommitSnapshot
 }
 
 // Store is the bbolt state.Store. Create it with Open; Close it when done.
@@ -55,6 +58,7 @@ type Store struct {
 	done   chan struct{} // closed when the committer has exited
 
 	commits, writes, maxBatch, failed atomic.Uint64
+	commitStats                       state.CommitStats
 }
 
 var (
@@ -138,6 +142,7 @@ func (s *Store) Stats() Stats {
 		Writes:   s.writes.Load(),
 		MaxBatch: s.maxBatch.Load(),
 		Failed:   s.failed.Load(),
+		Commit:   s.commitStats.Snapshot(),
 	}
 }
 
@@ -264,6 +269,7 @@ func (s *Store) commit(batch []*request) {
 		}
 	}
 	results := make([]error, len(batch))
+	began := time.Now()
 	failAll := func(err error) {
 		s.failed.Add(1)
 		for i := range results {
@@ -303,6 +309,7 @@ func (s *Store) commit(batch []*request) {
 			s.log.Error("boltstore: commit failed", "writes", len(batch), "err", err)
 		}
 	}
+	s.commitStats.Observe(len(batch), time.Since(began))
 	for i, r := range batch {
 		if r.cb != nil {
 			s.callback(r.cb, results[i])
