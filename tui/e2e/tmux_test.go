@@ -253,7 +253,14 @@ func TestConsoleInTmux(t *testing.T) {
 	p.wait("the msg server registration", `(?s)\[2 Msg servers\].*127\.0\.0\.1:\d+ +1/\d+ .* ok `)
 
 	// Restart msg from the console: filter to its row, r, confirm with y.
-	p.send("1", "/", "msg", "Enter")
+	// One key at a time, each after the console shows its effect: keys that
+	// arrive in one read reach Bubble Tea as a single multi-rune key.
+	p.send("1")
+	p.wait("the Overview tab", `\[1 Overview\]`)
+	p.send("/")
+	p.wait("the filter prompt", `filter:`)
+	p.send("msg")
+	p.send("Enter")
 	p.wait("the filtered row", `(?s)› msg +msg +running.*filter "msg"`)
 	p.send("r")
 	p.wait("the confirmation", `Restart service msg\? \[y/N\]`)
@@ -271,7 +278,11 @@ func TestConsoleInTmux(t *testing.T) {
 		}
 		return false
 	})
-	p.send("Escape", "1")
+	p.send("Escape") // alone: Escape and a key in one read would be Alt+key
+	eventually(t, 10*time.Second, "the filter cleared", func() bool {
+		return !strings.Contains(p.capture(), `filter "msg"`)
+	})
+	p.send("1")
 	p.wait("the restart count", `msg +msg +running +\S+ +1`)
 	p.send("5")
 	p.wait("the restart event", `(?s)\[5 Events\].*msg +restarted`)
