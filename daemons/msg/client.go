@@ -155,6 +155,7 @@ func (h clientHandler) OnFrame(c *netloop.Conn, f []byte) {
 		_ = c.Write(f) // echoed byte for byte (§1.5, Q3)
 		return
 	case cmdLoginReq:
+		s.rt.start(c.ID(), hd.Seq, hd.CommandID)
 		s.clientLogin(c, cl, hd, f)
 		return
 	}
@@ -166,6 +167,9 @@ func (h clientHandler) OnFrame(c *netloop.Conn, f []byte) {
 		}
 		c.Close()
 		return
+	}
+	if !noReply(hd.CommandID) {
+		s.rt.start(c.ID(), hd.Seq, hd.CommandID)
 	}
 	m, err := wire.DecodeBody(hd.CommandID, f[wire.HeaderLen:])
 	if err != nil {
@@ -299,7 +303,7 @@ func (s *Service) clientLogin(c *netloop.Conn, cl *client, h wire.Header, f []by
 	if refuse != 0 {
 		s.c.loginFailures.Add(1)
 		now := uint32(time.Now().Unix())
-		_ = c.Write(frame(h.Reply(cmdLoginRes), &pb.IMLoginRes{
+		s.writeClient(c.ID(), frame(h.Reply(cmdLoginRes), &pb.IMLoginRes{
 			ServerTime: &now, ResultCode: refuse.Enum(), ResultString: proto.String(text),
 		}))
 		c.Close()
@@ -493,6 +497,7 @@ func (s *Service) deliver(f []byte, conns []*client, except netloop.ConnID) int 
 func (s *Service) writeClient(id netloop.ConnID, f []byte) {
 	if _, _, _, _, _, _, g := s.pools(); g != nil && f != nil {
 		_ = g.Write(id, f)
+		s.rt.done(id, f)
 	}
 }
 

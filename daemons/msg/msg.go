@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"teamtalk/appliance/config"
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
@@ -41,6 +43,7 @@ type counters struct {
 	loginFailures atomic.Uint64
 	loginBlocked  atomic.Uint64 // logins refused by the per-address limit
 	msgsIn        atomic.Uint64
+	persisted     atomic.Uint64 // messages db stored (an id allocated)
 	delivered     atomic.Uint64
 	acks          atomic.Uint64
 	rateLimited   atomic.Uint64
@@ -62,6 +65,7 @@ type Service struct {
 	ipf *ipFails
 	reg *registry
 	c   counters
+	rt  reqTimes
 
 	mu       sync.Mutex // guards the fields below
 	g        *netloop.Group
@@ -172,6 +176,23 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 		}
 	}()
 	s.log.Info("listening", "addr", bound)
+	if s.d.Metrics != nil {
+		h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace:   "teamtalk",
+			Subsystem:   "msg",
+			Name:        "request_seconds",
+			Help:        "Time from a client request's arrival at msg to its reply to the client, by command.",
+			ConstLabels: prometheus.Labels{"instance": s.d.Name},
+			Buckets:     prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}, []string{"command"})
+		if err := s.d.Metrics.Register(h); err != nil {
+			s.log.Warn("metrics not registered", "err", err)
+		} else {
+			s.rt.enable(h)
+			defer func() { s.rt.enable(nil); s.d.Metrics.Unregister(h) }()
+		}
+	}
+	g.AddTimer(10*time.Second, true, func() { s.rt.sweep(time.Now(), reqMaxAge) })
 
 	// Ready only once db, route and login links are confirmed (ARCHITECTURE:
 	// clients are never refused right after READY).
@@ -222,22 +243,25 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 	}
 	users, conns := s.reg.counts()
 	st.Counters = map[string]uint64{
-		ctlapi.CounterOnline: uint64(users),
-		ctlapi.CounterLogins: s.c.logins.Load(),
-		ctlapi.CounterMsgs:   s.c.msgsIn.Load(),
-		"online_conns":       uint64(conns),
-		"login_failures":     s.c.loginFailures.Load(),
-		"logins_blocked_ip":  s.c.loginBlocked.Load(),
-		"msgs_delivered":     s.c.delivered.Load(),
-		"msg_acks":           s.c.acks.Load(),
-		"msgs_rate_limited":  s.c.rateLimited.Load(),
-		"bad_bodies":         s.c.badBodies.Load(),
-		"unauthenticated":    s.c.unauth.Load(),
-		"kicks":              s.c.kicks.Load(),
-		"dropped":            s.c.dropped.Load(),
-		"no_link":            s.c.noLink.Load(),
-		"pushes":             s.c.pushes.Load(),
-		"pushes_skipped":     s.c.pushSkipped.Load(),
+		ctlapi.CounterOnline:  uint64(users),
+		ctlapi.CounterLogins:  s.c.logins.Load(),
+		ctlapi.CounterMsgs:    s.c.msgsIn.Load(),
+		"online_conns":        uint64(conns),
+		"login_failures":      s.c.loginFailures.Load(),
+		"logins_blocked_ip":   s.c.loginBlocked.Load(),
+		"msgs_delivered":      s.c.delivered.Load(),
+		"msgs_persisted":      s.c.persisted.Load(),
+		"requests_pending":    uint64(s.rt.pending()),
+		"requests_unanswered": s.rt.unanswered.Load(),
+		"msg_acks":            s.c.acks.Load(),
+		"msgs_rate_limited":   s.c.rateLimited.Load(),
+		"bad_bodies":          s.c.badBodies.Load(),
+		"unauthenticated":     s.c.unauth.Load(),
+		"kicks":               s.c.kicks.Load(),
+		"dropped":             s.c.dropped.Load(),
+		"no_link":             s.c.noLink.Load(),
+		"pushes":              s.c.pushes.Load(),
+		"pushes_skipped":      s.c.pushSkipped.Load(),
 	}
 	if g != nil {
 		t := g.Stats().Total

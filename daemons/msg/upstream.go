@@ -148,7 +148,7 @@ func (s *Service) onValidate(m *pb.IMValidateRsp) {
 		cl.mu.Unlock()
 		s.c.loginFailures.Add(1)
 		s.ipf.fail(cl.ip, time.Now())
-		_ = g.Write(cl.id, frame(wire.NewHeader(cmdLoginRes, seq), &pb.IMLoginRes{
+		s.writeClient(cl.id, frame(wire.NewHeader(cmdLoginRes, seq), &pb.IMLoginRes{
 			ServerTime: &now, ResultCode: pb.ResultType_REFUSE_REASON_DB_VALIDATE_FAILED.Enum(),
 			ResultString: proto.String(m.GetResultString()),
 		}))
@@ -179,7 +179,7 @@ func (s *Service) onValidate(m *pb.IMValidateRsp) {
 	reason := uint32(pb.KickReasonType_KICK_REASON_DUPLICATE_USER)
 	s.toRoute(frame(wire.NewHeader(cmdServerKick, 0), &pb.IMServerKickUser{UserId: &uid, ClientType: ct.Enum(), Reason: &reason}))
 	// The reply goes out before anything announces the user (ARCHITECTURE).
-	_ = g.Write(cl.id, frame(wire.NewHeader(cmdLoginRes, seq), &pb.IMLoginRes{
+	s.writeClient(cl.id, frame(wire.NewHeader(cmdLoginRes, seq), &pb.IMLoginRes{
 		ServerTime: &now, ResultCode: pb.ResultType_REFUSE_REASON_NONE.Enum(),
 		ResultString: proto.String(m.GetResultString()), OnlineStatus: st.Enum(), UserInfo: m.GetUserInfo(),
 	}))
@@ -198,6 +198,7 @@ func (s *Service) onStored(h wire.Header, raw []byte, m *pb.IMMsgData) {
 		s.c.dropped.Add(1) // no id allocated: no ack (Q5)
 		return
 	}
+	s.c.persisted.Add(1)
 	d, _ := decodeAttach(m)
 	sender := netloop.ConnID(d.Handle)
 	from, to := m.GetFromUserId(), m.GetToSessionId()
