@@ -67,6 +67,9 @@ func BenchmarkSaveMessage(b *testing.B) {
 			b.ReportMetric(float64(st.Writes)/float64(max(st.Commits, 1)), "writes/commit")
 			b.ReportMetric(float64(st.MaxBatch), "max-batch")
 			b.ReportMetric(float64(st.Retries), "retries")
+			if st.Fallbacks != 0 {
+				b.Errorf("%d batches fell back to message-by-message writes", st.Fallbacks)
+			}
 		})
 	}
 }

@@ -15,7 +15,9 @@ import (
 // batch come from one UPDATE of the counters (lastMsgId + n) and one SELECT
 // of the new values, the messages from one multi-row INSERT per shard
 // table, the unread counters from one multi-row upsert, and both sides'
-// recent sessions from one UPDATE and one INSERT of the missing rows. The
+// recent sessions from one UPDATE and one INSERT of the missing rows; the
+// committers' connections send all of these in two round trips (ids, then
+// the rest), COMMIT in a third. The
 // messages were validated before they were queued, so none of them can be
 // refused on its own; should a statement fail anyway (a counter row gone,
 // an id range exhausted), the batch runs again one message at a time
@@ -38,18 +40,66 @@ var errBulk = errors.New("bulk write refused")
 const maxStmtBytes = 768 << 10
 
 // saveSingles writes msgs (one-to-one, validated, in queue order) in the
-// transaction, setting each message's ID.
+// transaction, setting each message's ID: one round trip for the ids, one
+// for everything else (more when its text would pass maxStmtBytes).
 func saveSingles(q *txq, msgs []pendingSingle) error {
 	if err := allocSingleIDs(q, msgs); err != nil {
 		return err
 	}
-	if err := insertSingles(q, msgs); err != nil {
-		return err
+	w := &multi{q: q}
+	insertSingles(w, msgs)
+	countUnread(w, msgs)
+	touchSessions(w, msgs)
+	return w.flush()
+}
+
+// multi collects statements and sends them several per round trip (the
+// committers' connections allow multiple statements), splitting where
+// the text would grow past maxStmtBytes.
+type multi struct {
+	q    *txq
+	b    strings.Builder
+	args []any
+	size int // estimated text length after interpolation
+	err  error
+}
+
+// add appends one statement; its error, if any, comes from flush.
+func (w *multi) add(stmt string, args ...any) {
+	size := len(stmt) + 2
+	for _, a := range args {
+		if s, ok := a.(string); ok {
+			size += 2*len(s) + 2 // every byte escaped at worst
+		} else {
+			size += 20
+		}
 	}
-	if err := countUnread(q, msgs); err != nil {
-		return err
+	if w.size > 0 && w.size+size > maxStmtBytes {
+		w.send()
 	}
-	return touchSessions(q, msgs)
+	if w.size > 0 {
+		w.b.WriteString(";\n")
+	}
+	w.b.WriteString(stmt)
+	w.args = append(w.args, args...)
+	w.size += size
+}
+
+func (w *multi) send() {
+	if w.err == nil && w.size > 0 {
+		if _, err := w.q.exec(w.b.String(), w.args...); err != nil {
+			w.err = bulkErr("write messages", err)
+		}
+	}
+	w.b.Reset()
+	w.args = w.args[:0]
+	w.size = 0
+}
+
+// flush sends what is left and returns the first error.
+func (w *multi) flush() error {
+	w.send()
+	return w.err
 }
 
 // allocSingleIDs advances every relation's counter by its number of
@@ -82,47 +132,28 @@ func allocSingleIDs(q *txq, msgs []pendingSingle) error {
 		}
 		last[rel] = uint32(id)
 	} else {
+		// One round trip: the UPDATE, then the SELECT of the new values
+		// (a missing row is missing from both).
 		var b strings.Builder
-		args := make([]any, 0, 3*len(rels))
+		args := make([]any, 0, 4*len(rels))
 		b.WriteString(`UPDATE tt_msg_counter SET lastMsgId = lastMsgId + CASE relateId`)
 		for _, rel := range rels {
 			b.WriteString(` WHEN ? THEN ?`)
 			args = append(args, rel, counts[rel])
 		}
-		b.WriteString(` ELSE 0 END WHERE relateId IN (`)
-		in := len(args)
-		for i, rel := range rels {
-			if i > 0 {
-				b.WriteString(`, `)
+		in := placeholders(len(rels))
+		b.WriteString(` ELSE 0 END WHERE relateId IN (` + in + `);
+SELECT relateId, lastMsgId FROM tt_msg_counter WHERE relateId IN (` + in + `)`)
+		for range 2 {
+			for _, rel := range rels {
+				args = append(args, rel)
 			}
-			b.WriteString(`?`)
-			args = append(args, rel)
 		}
-		b.WriteString(`)`)
-		n, err := q.affected(b.String(), args...)
-		if err != nil {
-			return bulkErr("next msg ids", err)
-		}
-		if n != int64(len(rels)) {
-			return fmt.Errorf("%w: %d of %d counter rows", errBulk, n, len(rels))
-		}
-		rows, err := q.query(`SELECT relateId, lastMsgId FROM tt_msg_counter WHERE relateId IN (`+placeholders(len(rels))+`)`, args[in:]...)
-		if err != nil {
-			return fmt.Errorf("read msg ids: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var rel, id uint32
-			if err := rows.Scan(&rel, &id); err != nil {
-				return fmt.Errorf("read msg ids: %w", err)
-			}
-			last[rel] = id
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read msg ids: %w", err)
+		if err := readCounters(q, b.String(), args, last); err != nil {
+			return err
 		}
 		if len(last) != len(rels) {
-			return fmt.Errorf("%w: read %d of %d counters", errBulk, len(last), len(rels))
+			return fmt.Errorf("%w: %d of %d counter rows", errBulk, len(last), len(rels))
 		}
 	}
 	for rel, n := range counts { // next = the first id of the batch
@@ -131,6 +162,37 @@ func allocSingleIDs(q *txq, msgs []pendingSingle) error {
 	for _, p := range msgs {
 		p.m.ID = last[p.rel]
 		last[p.rel]++
+	}
+	return nil
+}
+
+// readCounters runs the counters' UPDATE; SELECT and reads the second
+// result into last.
+func readCounters(q *txq, query string, args []any, last map[uint32]uint32) error {
+	rows, err := q.query(query, args...)
+	if err != nil {
+		return bulkErr("next msg ids", err)
+	}
+	defer rows.Close()
+	// The UPDATE has no result set: go-sql-driver skips to the SELECT's
+	// (a driver that does not has an empty one first).
+	if cols, err := rows.Columns(); err != nil || len(cols) == 0 {
+		if !rows.NextResultSet() {
+			if err := rows.Err(); err != nil {
+				return bulkErr("next msg ids", err)
+			}
+			return fmt.Errorf("%w: next msg ids: no result of the SELECT", errBulk)
+		}
+	}
+	for rows.Next() {
+		var rel, id uint32
+		if err := rows.Scan(&rel, &id); err != nil {
+			return fmt.Errorf("read msg ids: %w", err)
+		}
+		last[rel] = id
+	}
+	if err := rows.Err(); err != nil {
+		return bulkErr("read msg ids", err)
 	}
 	return nil
 }
@@ -146,7 +208,7 @@ func bulkErr(what string, err error) error {
 
 // insertSingles inserts the messages with one multi-row INSERT per shard
 // table (more when the text would grow past maxStmtBytes).
-func insertSingles(q *txq, msgs []pendingSingle) error {
+func insertSingles(w *multi, msgs []pendingSingle) {
 	var byShard [Shards][]pendingSingle
 	for _, p := range msgs {
 		byShard[p.rel%Shards] = append(byShard[p.rel%Shards], p)
@@ -160,7 +222,7 @@ func insertSingles(q *txq, msgs []pendingSingle) error {
 			b.WriteString(`INSERT INTO ` + msgTable(uint32(shard)) + ` (relateId, fromId, toId, msgId, content, type, status, updated, created) VALUES `)
 			size := 0
 			n := 0
-			for n < len(part) && (n == 0 || size+2*len(part[n].m.Content) < maxStmtBytes) {
+			for n < len(part) && (n == 0 || size+2*len(part[n].m.Content) < maxStmtBytes/2) {
 				p := part[n]
 				if n > 0 {
 					b.WriteString(`, `)
@@ -170,18 +232,15 @@ func insertSingles(q *txq, msgs []pendingSingle) error {
 				size += 2*len(p.m.Content) + 128
 				n++
 			}
-			if _, err := q.exec(b.String(), args...); err != nil {
-				return bulkErr("insert messages", err)
-			}
+			w.add(b.String(), args...)
 			part = part[n:]
 		}
 	}
-	return nil
 }
 
 // countUnread adds the batch's messages to the receivers' unread counters
 // in one upsert.
-func countUnread(q *txq, msgs []pendingSingle) error {
+func countUnread(w *multi, msgs []pendingSingle) {
 	type key struct{ user, peer uint32 }
 	counts := map[key]uint32{}
 	for _, p := range msgs {
@@ -203,16 +262,13 @@ func countUnread(q *txq, msgs []pendingSingle) error {
 		args = append(args, k.user, k.peer, counts[k])
 	}
 	b.WriteString(` ON DUPLICATE KEY UPDATE cnt = cnt + VALUES(cnt)`)
-	if _, err := q.exec(b.String(), args...); err != nil {
-		return bulkErr("count unread", err)
-	}
-	return nil
+	w.add(b.String(), args...)
 }
 
 // touchSessions makes both sides' sessions of every message visible and at
 // least as recent as the message: one UPDATE of the rows that exist (all
 // of them, duplicates included), one INSERT of those missing.
-func touchSessions(q *txq, msgs []pendingSingle) error {
+func touchSessions(w *multi, msgs []pendingSingle) {
 	type key struct{ user, peer uint32 }
 	times := map[key]uint32{}
 	for _, p := range msgs {
@@ -243,12 +299,10 @@ func touchSessions(q *txq, msgs []pendingSingle) error {
 		args = append(args, k.user, k.peer)
 	}
 	b.WriteString(`)`)
-	if _, err := q.exec(b.String(), args...); err != nil {
-		return bulkErr("touch sessions", err)
-	}
+	w.add(b.String(), args...)
 
 	b.Reset()
-	args = args[:0]
+	args = make([]any, 0, 3*len(keys)+2)
 	b.WriteString(`INSERT INTO IMRecentSession (userId, peerId, type, status, created, updated) SELECT v.u, v.p, ?, 0, v.t, v.t FROM (`)
 	args = append(args, state.SessionSingle)
 	for i, k := range keys {
@@ -261,8 +315,5 @@ func touchSessions(q *txq, msgs []pendingSingle) error {
 	}
 	b.WriteString(`) v WHERE NOT EXISTS (SELECT 1 FROM IMRecentSession r WHERE r.userId = v.u AND r.peerId = v.p AND r.type = ?)`)
 	args = append(args, state.SessionSingle)
-	if _, err := q.exec(b.String(), args...); err != nil {
-		return bulkErr("insert sessions", err)
-	}
-	return nil
+	w.add(b.String(), args...)
 }

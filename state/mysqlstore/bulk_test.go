@@ -91,7 +91,7 @@ func TestBatchOfManyPairs(t *testing.T) {
 			t.Fatalf("message %d: id %d, %v; want id %d", i, got[i].ID, errs[i], wantIDs[i])
 		}
 	}
-	if st := s.Stats(); st.MaxBatch != uint64(len(msgs)) {
+	if st := s.Stats(); st.MaxBatch != uint64(len(msgs)) || st.Fallbacks != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 	tests := []struct {
@@ -214,7 +214,7 @@ func TestBatchFallsBackMessageByMessage(t *testing.T) {
 			if errs[4] != nil || got[4].ID != 1 {
 				t.Fatalf("group message: id %d, %v", got[4].ID, errs[4])
 			}
-			if st := s.Stats(); st.Failed != 0 || st.Retries != 0 {
+			if st := s.Stats(); st.Failed != 0 || st.Retries != 0 || st.Fallbacks != 1 {
 				t.Fatalf("stats %+v", st)
 			}
 		})

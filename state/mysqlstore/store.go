@@ -19,7 +19,7 @@ import (
 // Options tune a Store. The zero value gives the defaults.
 type Options struct {
 	// MaxOpenConns caps the connection pool (default 16). The committers
-	// hold one connection each while a batch runs.
+	// have a pool of their own besides, one connection each.
 	MaxOpenConns int
 	// MaxIdleConns is how many idle connections are kept (default
 	// MaxOpenConns).
@@ -97,11 +97,18 @@ type Stats struct {
 	MaxBatch uint64 // the largest batch seen
 	Retries  uint64 // transactions run again after a transient error
 	Failed   uint64 // transactions that failed for good
+	// Fallbacks counts batches whose bulk write of one-to-one messages was
+	// refused for a reason that is not transient (a counter row missing or
+	// exhausted), so they ran again message by message.
+	Fallbacks uint64
 }
 
 // Store is the MySQL state.Store. Create it with Open; Close it when done.
 type Store struct {
-	db  *sql.DB
+	db *sql.DB
+	// wdb is the committers' own pool (one connection each), whose
+	// connections allow several statements in one round trip; db does not.
+	wdb *sql.DB
 	opt Options
 	log *slog.Logger
 
@@ -122,7 +129,7 @@ type Store struct {
 	relsMu        sync.RWMutex
 	rels          map[[2]uint32]uint32
 
-	commits, writes, maxBatch, retries, failed atomic.Uint64
+	commits, writes, maxBatch, retries, failed, fallbacks atomic.Uint64
 }
 
 // maxCachedRels bounds the relation cache; it is emptied when full.
@@ -156,7 +163,8 @@ type request struct {
 // tables if missing (and TeamTalk's, if opt.CreateSchema and they are
 // missing), and starts the committers. The DSN's settings are kept, except
 // that the store always uses utf8mb4, client-side placeholder interpolation
-// (one round trip per statement), found-rows counts and strict SQL mode.
+// (one round trip per statement), found-rows counts and strict SQL mode;
+// the committers' connections also allow several statements per round trip.
 func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	opt.defaults()
 	cfg, err := mysql.ParseDSN(dsn)
@@ -185,13 +193,24 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mysqlstore: dsn: %w", err)
 	}
+	wcfg := cfg.Clone()
+	wcfg.MultiStatements = true
+	wconn, err := mysql.NewConnector(wcfg)
+	if err != nil {
+		return nil, fmt.Errorf("mysqlstore: dsn: %w", err)
+	}
 	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(opt.MaxOpenConns)
 	db.SetMaxIdleConns(opt.MaxIdleConns)
 	db.SetConnMaxLifetime(opt.ConnMaxLifetime)
+	wdb := sql.OpenDB(wconn)
+	wdb.SetMaxOpenConns(opt.Committers)
+	wdb.SetMaxIdleConns(opt.Committers)
+	wdb.SetConnMaxLifetime(opt.ConnMaxLifetime)
 	where := cfg.Addr + "/" + cfg.DBName
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
+		wdb.Close()
 		return nil, fmt.Errorf("mysqlstore: connect %s: %w", where, err)
 	}
 	present, err := teamtalkTablesPresent(ctx, db)
@@ -207,9 +226,10 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	}
 	if err != nil {
 		db.Close()
+		wdb.Close()
 		return nil, err
 	}
-	s := &Store{db: db, opt: opt, log: opt.Logger, rels: map[[2]uint32]uint32{}}
+	s := &Store{db: db, wdb: wdb, opt: opt, log: opt.Logger, rels: map[[2]uint32]uint32{}}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.queues = make([]chan *request, opt.Committers)
 	for i := range s.queues {
@@ -240,7 +260,8 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	s.wg.Wait()
 	s.cancel()
-	if err := s.db.Close(); err != nil {
+	werr := s.wdb.Close()
+	if err := errors.Join(s.db.Close(), werr); err != nil {
 		return fmt.Errorf("mysqlstore: close: %w", err)
 	}
 	return nil
@@ -250,7 +271,7 @@ func (s *Store) Close() error {
 func (s *Store) Stats() Stats {
 	return Stats{
 		Commits: s.commits.Load(), Writes: s.writes.Load(), MaxBatch: s.maxBatch.Load(),
-		Retries: s.retries.Load(), Failed: s.failed.Load(),
+		Retries: s.retries.Load(), Failed: s.failed.Load(), Fallbacks: s.fallbacks.Load(),
 	}
 }
 
@@ -473,6 +494,7 @@ func (s *Store) runBatch(batch []*request) {
 		clear(results)
 		err = s.batchOnce(batch, results, bulk)
 		if bulk && errors.Is(err, errBulk) {
+			s.fallbacks.Add(1)
 			s.log.Debug("mysqlstore: bulk write refused, writing the batch message by message", "messages", len(batch), "err", err)
 			bulk = false
 			attempt--
@@ -526,7 +548,7 @@ func (s *Store) batchOnce(batch []*request, results []error, bulk bool) error {
 	}
 	ctx, cancel := context.WithTimeout(s.base, s.opt.TxTimeout)
 	defer cancel()
-	tx, err := s.db.BeginTx(ctx, readCommitted)
+	tx, err := s.wdb.BeginTx(ctx, readCommitted)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
