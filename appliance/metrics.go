@@ -26,15 +26,20 @@ type NetStatser interface {
 	NetStats() netloop.Stats
 }
 
-// registerMetrics adds the Go runtime and process collectors and the
-// per-service collector to the appliance's registry.
+// registerMetrics adds the Go runtime and process collectors, the
+// per-service collector and the IM store's collector (when this process
+// holds the store) to the appliance's registry.
 func (s *Supervisor) registerMetrics() error {
-	for _, c := range []prometheus.Collector{
+	cs := []prometheus.Collector{
 		s.up, s.restarts,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newServiceCollector(s),
-	} {
+	}
+	if s.opts.Store != nil {
+		cs = append(cs, newStoreCollector(s.opts.Store))
+	}
+	for _, c := range cs {
 		if err := s.reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
@@ -125,6 +130,7 @@ type serviceCollector struct {
 
 	counter                         *prometheus.Desc
 	online, logins, msgsIn, msgsOut *prometheus.Desc
+	persisted                       *prometheus.Desc
 	sockets, listeners, timers      *prometheus.Desc
 	net                             map[string]*prometheus.Desc // netloop counter → family
 	netFromStatus                   []string                    // the Status counter keys that name netloop counters
@@ -142,6 +148,7 @@ func newServiceCollector(s *Supervisor) *serviceCollector {
 		logins:    prometheus.NewDesc("teamtalkd_logins_total", "Successful client logins.", svc, nil),
 		msgsIn:    prometheus.NewDesc("teamtalkd_messages_in_total", "Messages accepted from clients.", svc, nil),
 		msgsOut:   prometheus.NewDesc("teamtalkd_messages_delivered_total", "Messages delivered to client connections.", svc, nil),
+		persisted: prometheus.NewDesc("teamtalkd_messages_persisted_total", "Messages the store made durable (db answered with a message id), by the msg server that sent them.", svc, nil),
 		sockets:   prometheus.NewDesc("teamtalkd_netloop_sockets", "Open sockets of the service's netloop group, by state.", []string{"service", "state"}, nil),
 		listeners: prometheus.NewDesc("teamtalkd_netloop_listeners", "Listening sockets of the service's netloop group.", svc, nil),
 		timers:    prometheus.NewDesc("teamtalkd_netloop_timers", "Timers of the service.", svc, nil),
@@ -163,7 +170,7 @@ func newServiceCollector(s *Supervisor) *serviceCollector {
 		c.net[n.key] = prometheus.NewDesc("teamtalkd_netloop_"+n.key+"_total", n.help, svc, nil)
 		c.netFromStatus = append(c.netFromStatus, n.key)
 	}
-	c.descs = []*prometheus.Desc{c.counter, c.online, c.logins, c.msgsIn, c.msgsOut, c.sockets, c.listeners, c.timers}
+	c.descs = []*prometheus.Desc{c.counter, c.online, c.logins, c.msgsIn, c.msgsOut, c.persisted, c.sockets, c.listeners, c.timers}
 	for _, d := range c.net {
 		c.descs = append(c.descs, d)
 	}
@@ -229,6 +236,9 @@ func (c *serviceCollector) collect(u *unit, ch chan<- prometheus.Metric) {
 		}
 		if v, ok := st.Counters["msgs_delivered"]; ok {
 			counter(c.msgsOut, v)
+		}
+		if v, ok := st.Counters["msgs_persisted"]; ok {
+			counter(c.persisted, v)
 		}
 		if ns, ok := svc.(NetStatser); ok {
 			n := ns.NetStats()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
 	"teamtalk/netloop"
+	"teamtalk/state"
+	"teamtalk/state/boltstore"
 	"teamtalk/wire"
 )
 
@@ -50,7 +53,7 @@ func (s *netService) Run(ctx context.Context, ready func()) error {
 
 func (s *netService) Status() ctlapi.ServiceStatus {
 	return ctlapi.ServiceStatus{Counters: map[string]uint64{
-		ctlapi.CounterOnline: 2, ctlapi.CounterLogins: 5, ctlapi.CounterMsgs: 7, "msgs_delivered": 6,
+		ctlapi.CounterOnline: 2, ctlapi.CounterLogins: 5, ctlapi.CounterMsgs: 7, "msgs_delivered": 6, "msgs_persisted": 4,
 		"bytes_in": 1 << 40, // NetStats wins over Status for netloop families
 	}}
 }
@@ -79,7 +82,18 @@ func scrape(t *testing.T, addr, path string) (int, string) {
 
 func TestMetrics(t *testing.T) {
 	fakes := &appliancetest.Fakes{}
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "im.db"), boltstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, name := range []string{"dev", "ops", "qa"} {
+		if _, err := st.CreateDepart(context.Background(), state.NewDepart{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	h := newHarness(t, fakes, func(o *Options) {
+		o.Store = st
 		o.Table = fakes.Table("route", "msg")
 		o.Table["push"] = func(d daemons.Deps) (daemons.Service, error) { return &netService{d: d}, nil }
 	})
@@ -131,6 +145,14 @@ func TestMetrics(t *testing.T) {
 		{name: "logins", line: `teamtalkd_logins_total{service="push"} 5`},
 		{name: "messages in", line: `teamtalkd_messages_in_total{service="push"} 7`},
 		{name: "delivered", line: `teamtalkd_messages_delivered_total{service="push"} 6`},
+		{name: "persisted", line: `teamtalkd_messages_persisted_total{service="push"} 4`},
+		{name: "store commits", line: `teamtalkd_store_commits_total{backend="bolt"} 3`},
+		{name: "store writes", line: `teamtalkd_store_writes_total{backend="bolt"} 3`},
+		{name: "store failures", line: `teamtalkd_store_commit_failures_total{backend="bolt"} 0`},
+		{name: "store commit sizes", line: `teamtalkd_store_commit_writes_bucket{backend="bolt",le="1"} 3`},
+		{name: "store commit sizes count", line: `teamtalkd_store_commit_writes_count{backend="bolt"} 3`},
+		{name: "store commit seconds", line: `teamtalkd_store_commit_seconds_count{backend="bolt"} 3`},
+		{name: "store commit seconds +Inf", line: `teamtalkd_store_commit_seconds_bucket{backend="bolt",le="+Inf"} 3`},
 		{name: "status counters", line: `teamtalkd_service_counter{counter="msgs_delivered",kind="push",service="push"} 6`},
 		{name: "netloop bytes in", line: `teamtalkd_netloop_bytes_in_total{service="push"} 20`},
 		{name: "netloop bytes out", line: `teamtalkd_netloop_bytes_out_total{service="push"} 20`},

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"teamtalk/appliance/config"
 	"teamtalk/appliance/ctlapi"
@@ -146,3 +147,84 @@ type redacted struct {
 
 func (r redacted) Error() string { return strings.ReplaceAll(r.err.Error(), r.pw, "xxx") }
 func (r redacted) Unwrap() error { return r.err }
+
+// storeCollector reports the IM store's committer counters at scrape time:
+// transactions, writes, failures and retries, and histograms of the writes
+// per transaction and of the commit duration (from state.CommitStats, when
+// the backend keeps them).
+type storeCollector struct {
+	st state.Store
+
+	commits, writes, failed, retries, maxBatch *prometheus.Desc
+	sizes, seconds                             *prometheus.Desc
+}
+
+func newStoreCollector(st state.Store) *storeCollector {
+	l := []string{"backend"}
+	return &storeCollector{
+		st:       st,
+		commits:  prometheus.NewDesc("teamtalkd_store_commits_total", "Write transactions of the IM store's committers (committed or failed).", l, nil),
+		writes:   prometheus.NewDesc("teamtalkd_store_writes_total", "Writes carried by the committers' transactions.", l, nil),
+		failed:   prometheus.NewDesc("teamtalkd_store_commit_failures_total", "Committer transactions that failed for good.", l, nil),
+		retries:  prometheus.NewDesc("teamtalkd_store_commit_retries_total", "Committer transactions run again after a transient error (MySQL).", l, nil),
+		maxBatch: prometheus.NewDesc("teamtalkd_store_commit_max_writes", "The most writes one transaction carried so far.", l, nil),
+		sizes:    prometheus.NewDesc("teamtalkd_store_commit_writes", "Writes per committer transaction (group commit size).", l, nil),
+		seconds:  prometheus.NewDesc("teamtalkd_store_commit_seconds", "Duration of a committer transaction, begin to durable commit.", l, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.commits, c.writes, c.failed, c.retries, c.maxBatch, c.sizes, c.seconds} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	var (
+		backend                           string
+		commits, writes, failed, maxBatch uint64
+		retries                           *uint64
+		snap                              *state.CommitSnapshot
+	)
+	switch st := c.st.(type) {
+	case *boltstore.Store:
+		s := st.Stats()
+		backend, commits, writes, failed, maxBatch, snap = "bolt", s.Commits, s.Writes, s.Failed, s.MaxBatch, &s.Commit
+	case *mysqlstore.Store:
+		s := st.Stats()
+		backend, commits, writes, failed, maxBatch, retries = "mysql", s.Commits, s.Writes, s.Failed, s.MaxBatch, &s.Retries
+	default:
+		return
+	}
+	counter := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), backend)
+	}
+	counter(c.commits, commits)
+	counter(c.writes, writes)
+	counter(c.failed, failed)
+	if retries != nil {
+		counter(c.retries, *retries)
+	}
+	ch <- prometheus.MustNewConstMetric(c.maxBatch, prometheus.GaugeValue, float64(maxBatch), backend)
+	if snap == nil {
+		return
+	}
+	ch <- prometheus.MustNewConstHistogram(c.sizes, snap.Transactions, float64(snap.Writes), cumulative(state.CommitSizeBounds(), snap.Sizes), backend)
+	ch <- prometheus.MustNewConstHistogram(c.seconds, snap.Transactions, snap.Seconds, cumulative(state.CommitSecondsBounds(), snap.Durations), backend)
+}
+
+// cumulative turns per-bucket counts (one per bound, then the unbounded
+// last) into Prometheus' cumulative buckets by upper bound.
+func cumulative(bounds []float64, counts []uint64) map[float64]uint64 {
+	m := make(map[float64]uint64, len(bounds))
+	var sum uint64
+	for i, b := range bounds {
+		if i < len(counts) {
+			sum += counts[i]
+		}
+		m[b] = sum
+	}
+	return m
+}
