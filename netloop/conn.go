@@ -705,9 +705,9 @@ func (l *loop) closeConn(c *Conn, err error) {
 	c.dropQueueLocked()
 	fd := c.fd
 	if fd >= 0 {
-		if c.registered {
-			_ = l.p.Del(fd)
-		}
+		// No EPOLL_CTL_DEL: closing the only descriptor of the socket takes
+		// it out of the interest list, and events of this batch for fd are
+		// dropped by their stale tag.
 		_ = poll.Close(fd)
 		c.fd = -1
 	}
