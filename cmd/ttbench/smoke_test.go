@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -258,6 +261,64 @@ func TestScenariosAgainstAppliance(t *testing.T) {
 		}
 	})
 
+	// The appliance's /metrics after that traffic: the per-command request
+	// latencies of msg and dbproxy, the store's commits, messages persisted,
+	// logins and online users per msg server.
+	t.Run("metrics after traffic", func(t *testing.T) {
+		resp, err := http.Get("http://" + st.Metrics + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("/metrics: %d %v", resp.StatusCode, err)
+		}
+		body := string(b)
+		acked := 0.0
+		for _, l := range lines {
+			var r Result
+			if json.Unmarshal([]byte(l), &r) == nil {
+				switch {
+				case r.P2P != nil:
+					acked += float64(r.P2P.Acked)
+				case r.Group != nil:
+					acked += float64(r.Group.Acked)
+				case r.Mixed != nil:
+					acked += float64(r.Mixed["p2p"].Ops + r.Mixed["group"].Ops)
+				}
+			}
+		}
+		tests := []struct {
+			name, family, labels string
+			min                  float64
+		}{
+			{"msg: message requests timed", "teamtalk_msg_request_seconds_count", `command="CID_MSG_DATA"`, acked},
+			{"msg: logins timed", "teamtalk_msg_request_seconds_count", `command="CID_LOGIN_REQ_USERLOGIN"`, 40},
+			{"msg: history calls timed", "teamtalk_msg_request_seconds_count", `command="CID_MSG_LIST_REQUEST"`, 1},
+			{"msg: request seconds summed", "teamtalk_msg_request_seconds_sum", `command="CID_MSG_DATA"`, 1e-9},
+			{"dbproxy: requests timed", "teamtalk_dbproxy_request_seconds_count", "", acked},
+			{"store: commits", "teamtalkd_store_commits_total", `backend="bolt"`, 1},
+			{"store: commit durations", "teamtalkd_store_commit_seconds_count", `backend="bolt"`, 1},
+			{"store: writes per commit", "teamtalkd_store_commit_writes_sum", `backend="bolt"`, acked},
+			{"store: writes per commit under 4096", "teamtalkd_store_commit_writes_bucket", `le="4096"`, 1},
+			{"messages persisted", "teamtalkd_messages_persisted_total", `service="msg"`, acked},
+			{"logins", "teamtalkd_logins_total", `service="msg"`, 40},
+			{"online users (a gauge, present)", "teamtalkd_online_users", `service="msg"`, 0},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				v, n := sampleSum(body, tc.family, tc.labels)
+				if n == 0 || v < tc.min {
+					t.Errorf("%s{%s}: %d samples summing to %v, want at least %v", tc.family, tc.labels, n, v, tc.min)
+				}
+			})
+		}
+		if v, _ := sampleSum(body, "teamtalk_msg_request_seconds_count", `command="CID_MSG_DATA"`); v > acked*1.5+100 {
+			t.Errorf("%v message requests timed for %v acked: timed twice?", v, acked)
+		}
+	})
+
 	t.Run("unknown user is an error by kind", func(t *testing.T) {
 		code, out, _ := ttbench(t, "login", "-socket", sock, "-prefix", "nobody", "-n", "2", "-c", "1")
 		if code != 1 {
@@ -348,4 +409,33 @@ func TestBenchText(t *testing.T) {
 			t.Errorf("parseBenchText(%q) ok", bad)
 		}
 	}
+}
+
+// sampleSum sums the samples of a metric family in Prometheus' text format
+// whose label set contains labels, and counts them.
+func sampleSum(body, family, labels string) (float64, int) {
+	var sum float64
+	n := 0
+	for l := range strings.SplitSeq(body, "\n") {
+		name, rest, ok := strings.Cut(l, "{")
+		if !ok {
+			name, rest, ok = strings.Cut(l, " ")
+			rest = "} " + rest
+		}
+		if !ok || name != family {
+			continue
+		}
+		lbls, val, ok := strings.Cut(rest, "} ")
+		if !ok || !strings.Contains(lbls, labels) {
+			continue
+		}
+		val, _, _ = strings.Cut(strings.TrimSpace(val), " ")
+		v, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			continue
+		}
+		sum += v
+		n++
+	}
+	return sum, n
 }
