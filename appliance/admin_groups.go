@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -88,12 +89,30 @@ func (t userTable) resolve(what string, refs []string) ([]uint32, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, ctlapi.NotFound("%s: no such users: %s (ttctl user list shows them)", what, strings.Join(missing, ", "))
+		return nil, ctlapi.NotFound("%s: no such users: %s", what, strings.Join(missing, ", "))
 	}
 	return ids, nil
 }
 
+// errMessage is a *ctlapi.Error's message, or the error's text.
+func errMessage(err error) string {
+	var ce *ctlapi.Error
+	if errors.As(err, &ce) {
+		return ce.Message
+	}
+	return err.Error()
+}
+
 func (t userTable) name(id uint32) string { return t.byID[id].Name }
+
+// refs names ids (never nil, so JSON shows []).
+func (t userTable) refs(ids []uint32) []ctlapi.UserRef {
+	out := make([]ctlapi.UserRef, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, ctlapi.UserRef{ID: id, Name: t.name(id)})
+	}
+	return out
+}
 
 func groupTypeName(t state.GroupType) string {
 	switch t {
@@ -292,12 +311,11 @@ func (s *Supervisor) ChangeGroupMembers(ctx context.Context, ref string, req ctl
 	if err != nil {
 		return res, err
 	}
-	add, err := ut.resolve("add", req.Add)
-	if err != nil {
-		return res, err
-	}
-	remove, err := ut.resolve("remove", req.Remove)
-	if err != nil {
+	add, errAdd := ut.resolve("add", req.Add)
+	remove, errRemove := ut.resolve("remove", req.Remove)
+	if errAdd != nil && errRemove != nil {
+		return res, ctlapi.NotFound("%s; %s", errMessage(errAdd), errMessage(errRemove))
+	} else if err := cmp.Or(errAdd, errRemove); err != nil {
 		return res, err
 	}
 	if len(add) == 0 && len(remove) == 0 {
@@ -317,14 +335,10 @@ func (s *Supervisor) ChangeGroupMembers(ctx context.Context, ref string, req ctl
 		if after[id] {
 			delete(after, id)
 			toRemove = append(toRemove, id)
-		} else {
-			res.NotMembers = append(res.NotMembers, id)
 		}
 	}
 	for _, id := range add {
-		if after[id] {
-			res.AlreadyIn = append(res.AlreadyIn, id)
-		} else {
+		if !after[id] {
 			after[id] = true
 			toAdd = append(toAdd, id)
 		}
@@ -335,12 +349,23 @@ func (s *Supervisor) ChangeGroupMembers(ctx context.Context, ref string, req ctl
 	if limit := s.maxGroupMembers(); limit > 0 && len(toAdd) > 0 && len(after) > limit {
 		return res, ctlapi.Errorf(http.StatusConflict, "group %q (id %d): %d members after the change, over dbproxy.max_group_members (%d)", g.Name, g.ID, len(after), limit)
 	}
+	var notAdded, notRemoved, added, removed []uint32
+	for _, id := range remove {
+		if !slices.Contains(toRemove, id) {
+			notRemoved = append(notRemoved, id)
+		}
+	}
+	for _, id := range add {
+		if !slices.Contains(toAdd, id) {
+			notAdded = append(notAdded, id)
+		}
+	}
 	notified := true
 	for _, step := range []struct {
 		op  state.ModifyType
 		ids []uint32
 		out *[]uint32
-	}{{state.ModifyDel, toRemove, &res.Removed}, {state.ModifyAdd, toAdd, &res.Added}} {
+	}{{state.ModifyDel, toRemove, &removed}, {state.ModifyAdd, toAdd, &added}} {
 		if len(step.ids) == 0 {
 			continue
 		}
@@ -355,12 +380,8 @@ func (s *Supervisor) ChangeGroupMembers(ctx context.Context, ref string, req ctl
 		}
 	}
 	res.Group = adminGroupDetail(g, ut)
-	res.Notified = notified && (len(res.Added) > 0 || len(res.Removed) > 0)
-	for _, p := range []*[]uint32{&res.Added, &res.Removed, &res.AlreadyIn, &res.NotMembers} {
-		if *p == nil {
-			*p = []uint32{}
-		}
-	}
+	res.Added, res.Removed, res.AlreadyIn, res.NotMembers = ut.refs(added), ut.refs(removed), ut.refs(notAdded), ut.refs(notRemoved)
+	res.Notified = notified && (len(added) > 0 || len(removed) > 0)
 	s.log.Info("group members changed", "group", g.Name, "id", g.ID, "added", len(res.Added), "removed", len(res.Removed),
 		"members", len(g.Members), "version", g.Version, "notified", res.Notified)
 	return res, nil

@@ -201,12 +201,18 @@ type GroupMembersChange struct {
 // GroupChangeResult is the group after a change and what changed.
 type GroupChangeResult struct {
 	Group      GroupDetail `json:"group"`
-	Added      []uint32    `json:"added"`       // users who joined
-	Removed    []uint32    `json:"removed"`     // users who left
-	AlreadyIn  []uint32    `json:"already_in"`  // asked to add, already members
-	NotMembers []uint32    `json:"not_members"` // asked to remove, not members
+	Added      []UserRef   `json:"added"`       // users who joined
+	Removed    []UserRef   `json:"removed"`     // users who left
+	AlreadyIn  []UserRef   `json:"already_in"`  // asked to add, already members
+	NotMembers []UserRef   `json:"not_members"` // asked to remove, not members
 	// Notified says whether online members were told at once (a group
 	// change notify through a msg service here); otherwise they see the
 	// change at their next group sync.
 	Notified bool `json:"notified"`
+}
+
+// UserRef names a user by id and login name.
+type UserRef struct {
+	ID   uint32 `json:"id"`
+	Name string `json:"name"`
 }

@@ -17,7 +17,7 @@ import (
 	"teamtalk/appliance/ctlapi"
 )
 
-// adminCommands are the user and department commands (two words each).
+// adminCommands are the user, department and group commands (two words each).
 func adminCommands() []command {
 	userFields := func(fs *flag.FlagSet) {
 		fs.String("nick", "", "display name (default: the login name)")
@@ -30,7 +30,7 @@ func adminCommands() []command {
 	password := func(fs *flag.FlagSet) {
 		fs.String("password", "", "the plain password the user types into a TeamTalk client")
 	}
-	return []command{
+	return append([]command{
 		{name: "user add", args: "NAME -password PLAIN [-depart D -nick N ...]", nargs: 1,
 			help: "create a user", run: cmdUserAdd,
 			flags: func(fs *flag.FlagSet) { password(fs); userFields(fs) }},
@@ -52,7 +52,7 @@ func adminCommands() []command {
 				fs.Uint("priority", 0, "sort priority shown to clients")
 			}},
 		{name: "depart list", help: "every department", run: cmdDepartList},
-	}
+	}, groupCommands()...)
 }
 
 // parseSex accepts male/female/unknown or 1/2/0.

@@ -325,7 +325,8 @@ func TestAdminNoStore(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			sock, _ := liveWith(t, t.TempDir(), nil, nil, func(c *config.Config) { c.Services = tc.services })
-			for _, args := range [][]string{{"user", "list"}, {"user", "add", "a", "-password", "x"}, {"depart", "list"}} {
+			for _, args := range [][]string{{"user", "list"}, {"user", "add", "a", "-password", "x"}, {"depart", "list"},
+				{"group", "list"}, {"group", "show", "g"}, {"group", "add", "g", "-members", "a"}, {"group", "members", "g", "-add", "a"}} {
 				code, _, errs := ttctl(t, append(args, "-socket", sock)...)
 				if code != 1 || !strings.Contains(errs, tc.want) {
 					t.Fatalf("%v: exit %d: %s", args, code, errs)
@@ -380,6 +381,8 @@ func TestCommandWords(t *testing.T) {
 		{name: "group alone", args: []string{"user"}, want: ""},
 		{name: "unknown", args: []string{"user", "frob"}, want: ""},
 		{name: "after double dash", args: []string{"--", "depart", "list"}, want: "depart list"},
+		{name: "group flags first", args: []string{"-type", "temp", "-members", "a,b", "group", "add", "g"}, want: "group add"},
+		{name: "group members", args: []string{"group", "members", "-add", "list", "g"}, want: "group members"},
 	}
 	cmds := commands()
 	for _, tc := range tests {

@@ -5,7 +5,7 @@
 // Flags may appear anywhere on the line. Commands: status, services,
 // restart SERVICE, msgservers, sockets, timers, online, kick USER, events,
 // tui, and the admin commands of two words: user add|list|passwd|set|import,
-// depart add|list, db init. Exit status is 0 on success, 1 with a one-line reason on
+// depart add|list, group add|list|show|members, db init. Exit status is 0 on success, 1 with a one-line reason on
 // failure and 2 on a usage error.
 package main
 
