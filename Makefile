@@ -38,7 +38,7 @@ test-short: ## the tests without -race (quick local loop)
 	$(GO) test -timeout 30m ./...
 
 .PHONY: bench-go
-bench: ## ttbench's standard set (login, p2p, idle) against a fresh teamtalkd; prints the table (bench/run.sh)
+bench: ## ttbench's standard set (login, p2p, idle, group, mixed) against a fresh teamtalkd; prints the table (bench/run.sh)
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/teamtalkd ./cmd/ttbench
 	bench/run.sh $(BIN)
