@@ -25,6 +25,7 @@ func BenchmarkSaveMessage(b *testing.B) {
 		{16, Options{}},
 		{100, Options{}},
 		{100, Options{Committers: 1}},
+		{100, Options{Committers: 2}},
 		{100, Options{Committers: 8}},
 	} {
 		committers := bc.opt.Committers

@@ -2,6 +2,7 @@ package mysqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"testing"
@@ -216,6 +217,44 @@ func TestBatchFallsBackMessageByMessage(t *testing.T) {
 			}
 			if st := s.Stats(); st.Failed != 0 || st.Retries != 0 || st.Fallbacks != 1 {
 				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
+
+// TestWriterPoolReadCommitted: the committers' connections run at READ
+// COMMITTED without a per-transaction SET (their BEGIN is one round trip)
+// and take several statements at once; the main pool takes one.
+func TestWriterPoolReadCommitted(t *testing.T) {
+	s := open(t, newDB(t), Options{})
+	defer s.Close()
+	tests := []struct {
+		name      string
+		pool      *sql.DB
+		wantMulti bool
+	}{
+		{"committers", s.wdb, true},
+		{"main pool", s.db, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tx, err := tt.pool.BeginTx(t.Context(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			var level string
+			if err := tx.QueryRowContext(t.Context(), `SELECT @@SESSION.tx_isolation`).Scan(&level); err != nil {
+				if err := tx.QueryRowContext(t.Context(), `SELECT @@SESSION.transaction_isolation`).Scan(&level); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.wantMulti && level != "READ-COMMITTED" {
+				t.Fatalf("isolation %q", level)
+			}
+			_, err = tx.ExecContext(t.Context(), `SELECT 1; SELECT 2`)
+			if (err == nil) != tt.wantMulti {
+				t.Fatalf("two statements at once: %v", err)
 			}
 		})
 	}

@@ -193,25 +193,19 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mysqlstore: dsn: %w", err)
 	}
-	wcfg := cfg.Clone()
-	wcfg.MultiStatements = true
-	wconn, err := mysql.NewConnector(wcfg)
-	if err != nil {
-		return nil, fmt.Errorf("mysqlstore: dsn: %w", err)
-	}
 	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(opt.MaxOpenConns)
 	db.SetMaxIdleConns(opt.MaxIdleConns)
 	db.SetConnMaxLifetime(opt.ConnMaxLifetime)
-	wdb := sql.OpenDB(wconn)
-	wdb.SetMaxOpenConns(opt.Committers)
-	wdb.SetMaxIdleConns(opt.Committers)
-	wdb.SetConnMaxLifetime(opt.ConnMaxLifetime)
 	where := cfg.Addr + "/" + cfg.DBName
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		wdb.Close()
 		return nil, fmt.Errorf("mysqlstore: connect %s: %w", where, err)
+	}
+	wdb, err := openWriterPool(ctx, db, cfg, opt)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("mysqlstore: %s: %w", where, err)
 	}
 	present, err := teamtalkTablesPresent(ctx, db)
 	if err == nil && !present {
@@ -238,6 +232,35 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		go s.commitLoop(s.queues[i])
 	}
 	return s, nil
+}
+
+// openWriterPool opens the committers' pool: connections that take several
+// statements per round trip and run at READ COMMITTED from the start (set
+// once per connection, so BEGIN is one round trip, not two).
+func openWriterPool(ctx context.Context, db *sql.DB, cfg *mysql.Config, opt Options) (*sql.DB, error) {
+	// MySQL 8 and MariaDB 11.1 name it transaction_isolation, older
+	// servers only tx_isolation.
+	isoVar := "transaction_isolation"
+	var v string
+	if err := db.QueryRowContext(ctx, `SELECT @@SESSION.transaction_isolation`).Scan(&v); err != nil {
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || me.Number != 1193 { // unknown system variable
+			return nil, fmt.Errorf("read isolation level: %w", err)
+		}
+		isoVar = "tx_isolation"
+	}
+	wcfg := cfg.Clone()
+	wcfg.MultiStatements = true
+	wcfg.Params[isoVar] = "'READ-COMMITTED'"
+	wconn, err := mysql.NewConnector(wcfg)
+	if err != nil {
+		return nil, fmt.Errorf("dsn: %w", err)
+	}
+	wdb := sql.OpenDB(wconn)
+	wdb.SetMaxOpenConns(opt.Committers)
+	wdb.SetMaxIdleConns(opt.Committers)
+	wdb.SetConnMaxLifetime(opt.ConnMaxLifetime)
+	return wdb, nil
 }
 
 // DB returns the store's connection pool (for tools and tests).
@@ -548,7 +571,7 @@ func (s *Store) batchOnce(batch []*request, results []error, bulk bool) error {
 	}
 	ctx, cancel := context.WithTimeout(s.base, s.opt.TxTimeout)
 	defer cancel()
-	tx, err := s.wdb.BeginTx(ctx, readCommitted)
+	tx, err := s.wdb.BeginTx(ctx, nil) // READ COMMITTED: the session's level
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
