@@ -24,6 +24,7 @@ func runHandBatch(t *testing.T, s *Store, msgs []batchMsg) ([]state.Message, []e
 	t.Helper()
 	out := make([]state.Message, len(msgs))
 	batch := make([]*request, len(msgs))
+	dones := make([]chan error, len(msgs))
 	for i, bm := range msgs {
 		ctx := t.Context()
 		if bm.cancel {
@@ -32,7 +33,9 @@ func runHandBatch(t *testing.T, s *Store, msgs []batchMsg) ([]state.Message, []e
 			ctx = c
 		}
 		out[i] = state.Message{From: bm.from, To: bm.to, Type: state.MsgSingleText, Created: bm.created, Content: fmt.Appendf(nil, "m%d", i)}
-		r := &request{ctx: ctx, done: make(chan error, 1)}
+		done := make(chan error, 1)
+		dones[i] = done
+		r := &request{ctx: ctx, finish: func(err error) { done <- err }}
 		m := &out[i]
 		if bm.group {
 			m.Type = state.MsgGroupText
@@ -48,8 +51,8 @@ func runHandBatch(t *testing.T, s *Store, msgs []batchMsg) ([]state.Message, []e
 	}
 	s.runBatch(batch)
 	errs := make([]error, len(msgs))
-	for i, r := range batch {
-		errs[i] = <-r.done
+	for i, done := range dones {
+		errs[i] = <-done
 	}
 	return out, errs
 }

@@ -42,33 +42,72 @@ func sessionKey(m state.NewMessage) uint64 {
 // most 4096 characters (the content column of TeamTalk's schema; clients
 // send base64 text).
 func (s *Store) SaveMessage(ctx context.Context, nm state.NewMessage) (state.Message, error) {
+	m, req, err := s.prepareMessage(ctx, nm)
+	if err == nil {
+		err = s.wait(ctx, sessionKey(nm), req)
+	}
+	if err != nil {
+		return state.Message{}, saveErr(nm, err)
+	}
+	return *m, nil
+}
+
+var _ state.MessageQueuer = (*Store)(nil)
+
+// SaveMessageAsync implements state.MessageQueuer: it checks the message,
+// creates the pair's relation on its first message (waiting for that
+// small transaction), queues the message on its conversation's committer
+// (blocking while that queue is full) and returns; done runs on the
+// committer's goroutine after the batch holding the message committed,
+// with what SaveMessage would have returned.
+func (s *Store) SaveMessageAsync(ctx context.Context, nm state.NewMessage, done func(state.Message, error)) {
+	m, req, err := s.prepareMessage(ctx, nm)
+	if err != nil {
+		done(state.Message{}, saveErr(nm, err))
+		return
+	}
+	req.finish = func(err error) {
+		if err != nil {
+			done(state.Message{}, saveErr(nm, err))
+			return
+		}
+		done(*m, nil)
+	}
+	if err := s.submit(ctx, sessionKey(nm), req); err != nil {
+		done(state.Message{}, saveErr(nm, err))
+	}
+}
+
+func saveErr(nm state.NewMessage, err error) error {
+	return fmt.Errorf("mysqlstore: save message %d→%d: %w", nm.From, nm.To, err)
+}
+
+// prepareMessage checks nm and makes its committer request (without
+// finish): a one-to-one message is validated here, so that once queued it
+// cannot be refused and is written in bulk; a group message checks its
+// group and sender in the batch, behind a savepoint.
+func (s *Store) prepareMessage(ctx context.Context, nm state.NewMessage) (*state.Message, *request, error) {
 	if err := nm.Validate(); err != nil {
-		return state.Message{}, fmt.Errorf("mysqlstore: save message: %w", err)
+		return nil, nil, err
 	}
 	if !utf8.Valid(nm.Content) || utf8.RuneCount(nm.Content) > state.MaxContentLen {
-		return state.Message{}, fmt.Errorf("mysqlstore: save message: %w: content is not UTF-8 of at most %d characters", state.ErrInvalid, state.MaxContentLen)
+		return nil, nil, fmt.Errorf("%w: content is not UTF-8 of at most %d characters", state.ErrInvalid, state.MaxContentLen)
 	}
 	if err := s.guard(); err != nil {
-		return state.Message{}, err
+		return nil, nil, err
 	}
 	if nm.Created == 0 {
 		nm.Created = s.now()
 	}
-	m := state.Message{From: nm.From, To: nm.To, Type: nm.Type, Created: nm.Created, Content: nm.Content}
-	var err error
+	m := &state.Message{From: nm.From, To: nm.To, Type: nm.Type, Created: nm.Created, Content: nm.Content}
 	if nm.Type.IsGroup() {
-		err = s.enqueue(ctx, sessionKey(nm), func(q *txq) error { return saveGroup(q, &m) })
-	} else {
-		var rel uint32
-		if rel, err = s.relation(ctx, nm.From, nm.To, nm.Created); err != nil {
-			return state.Message{}, fmt.Errorf("mysqlstore: save message %d→%d: %w", nm.From, nm.To, err)
-		}
-		err = s.enqueueSingle(ctx, sessionKey(nm), &pendingSingle{rel: rel, m: &m})
+		return m, &request{ctx: ctx, fn: func(q *txq) error { return saveGroup(q, m) }}, nil
 	}
+	rel, err := s.relation(ctx, nm.From, nm.To, nm.Created)
 	if err != nil {
-		return state.Message{}, fmt.Errorf("mysqlstore: save message %d→%d: %w", nm.From, nm.To, err)
+		return nil, nil, err
 	}
-	return m, nil
+	return m, &request{ctx: ctx, single: &pendingSingle{rel: rel, m: m}}, nil
 }
 
 // relation returns the pair's relation id, creating the relation and its

@@ -155,7 +155,8 @@ type request struct {
 	ctx    context.Context
 	fn     func(q *txq) error
 	single *pendingSingle
-	done   chan error
+	// finish gets the outcome, once, on the committer's goroutine.
+	finish func(error)
 }
 
 // Open connects to the database named by dsn (go-sql-driver's format,
@@ -444,20 +445,26 @@ func commit(tx *sql.Tx) error {
 // savepoint: an error from fn undoes only fn's own statements. fn may run
 // more than once (when the batch is retried) and must reset its outputs.
 func (s *Store) enqueue(ctx context.Context, key uint64, fn func(q *txq) error) error {
-	return s.enqueueReq(ctx, key, &request{ctx: ctx, fn: fn})
+	return s.wait(ctx, key, &request{ctx: ctx, fn: fn})
 }
 
-// enqueueSingle hands a validated one-to-one message to the committer of
-// key and waits for its transaction; p.m.ID is set when it returns nil.
-func (s *Store) enqueueSingle(ctx context.Context, key uint64, p *pendingSingle) error {
-	return s.enqueueReq(ctx, key, &request{ctx: ctx, single: p})
+// wait queues req and waits for its outcome.
+func (s *Store) wait(ctx context.Context, key uint64, req *request) error {
+	done := make(chan error, 1)
+	req.finish = func(err error) { done <- err }
+	if err := s.submit(ctx, key, req); err != nil {
+		return err
+	}
+	return <-done
 }
 
-func (s *Store) enqueueReq(ctx context.Context, key uint64, req *request) error {
+// submit queues req (whose finish is set) on the committer of key. It
+// blocks while that queue is full; an error means req was not queued and
+// finish will not run.
+func (s *Store) submit(ctx context.Context, key uint64, req *request) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	req.done = make(chan error, 1)
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -471,7 +478,7 @@ func (s *Store) enqueueReq(ctx context.Context, key uint64, req *request) error 
 		return ctx.Err()
 	}
 	s.mu.RUnlock()
-	return <-req.done
+	return nil
 }
 
 // commitLoop is one committer: it drains its queue into batches until the
@@ -543,7 +550,7 @@ func (s *Store) runBatch(batch []*request) {
 		}
 	}
 	for i, r := range batch {
-		r.done <- results[i]
+		s.finish(r, results[i])
 	}
 }
 
@@ -621,6 +628,17 @@ func (s *Store) batchOnce(batch []*request, results []error, bulk bool) error {
 		return nil
 	}
 	return commit(tx)
+}
+
+// finish hands a request its outcome; a panic in an asynchronous caller's
+// callback is logged, and the committer goes on.
+func (s *Store) finish(r *request, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("mysqlstore: panic in a save callback", "panic", p)
+		}
+	}()
+	r.finish(err)
 }
 
 // runFn runs one write, turning a panic into an error (the committer must
