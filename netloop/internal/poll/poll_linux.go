@@ -29,9 +29,6 @@ const (
 	Hup = uint32(unix.EPOLLHUP)
 )
 
-// MaxIOV is the most buffers one Writev call passes to the kernel.
-const MaxIOV = 1024
-
 // Event is one readiness report: the descriptor, the tag it was registered
 // with, and the ready bits.
 type Event struct {
@@ -374,24 +371,6 @@ func Read(fd int, p []byte) (int, error) {
 func Write(fd int, p []byte) (int, error) {
 	for {
 		n, err := unix.Write(fd, p)
-		if err == unix.EINTR {
-			continue
-		}
-		if n < 0 {
-			n = 0
-		}
-		return n, err
-	}
-}
-
-// Writev writes the buffers (at most MaxIOV of them) in one call, retrying
-// EINTR; it may write less than their total.
-func Writev(fd int, bufs [][]byte) (int, error) {
-	if len(bufs) > MaxIOV {
-		bufs = bufs[:MaxIOV]
-	}
-	for {
-		n, err := unix.Writev(fd, bufs)
 		if err == unix.EINTR {
 			continue
 		}
