@@ -7,7 +7,10 @@
 // (group commit). Each write function runs exactly once. Message ids are
 // allocated inside that transaction, so an id is handed out only for a
 // durable message and never again, even across crashes. Reads use View
-// transactions directly and never wait for the committer.
+// transactions directly and never wait for the committer. SaveMessageAsync
+// (state.MessageQueuer) queues a message without waiting: its callback runs
+// on the committer after the Commit, so one caller can keep a conversation's
+// messages in flight, in order, and they share commits.
 //
 // The bucket tree (all integers big-endian, so keys sort numerically; "u32"
 // is 4 bytes):
