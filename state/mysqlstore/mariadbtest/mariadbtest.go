@@ -31,13 +31,18 @@ const Install = "apt-get install mariadb-server"
 // Server is a running private mariadbd.
 type Server struct {
 	// Addr is host:port of the server (127.0.0.1).
-	Addr  string
-	dir   string
-	cmd   *exec.Cmd
-	done  chan struct{} // closed when the process has exited
-	err   error         // the process's exit, valid after done
-	admin *sql.DB
-	next  atomic.Int64
+	Addr   string
+	dir    string
+	server string // the mariadbd binary
+	data   string
+	tmp    string
+	asRoot bool
+	port   int
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when the process has exited
+	err    error         // the process's exit, valid after done
+	admin  *sql.DB
+	next   atomic.Int64
 }
 
 // Binaries finds mariadbd and mariadb-install-db (or their mysql names).
@@ -90,13 +95,33 @@ func Start(dir string) (*Server, error) {
 	}
 	var lastErr error
 	for range 3 {
-		s, err := start(server, dir, data, tmp, asRoot)
-		if err == nil {
+		port, err := freePort()
+		if err != nil {
+			return nil, fmt.Errorf("mariadbtest: free port: %w", err)
+		}
+		s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), dir: dir, server: server, data: data, tmp: tmp, asRoot: asRoot, port: port}
+		lastErr = s.run()
+		if lastErr == nil {
 			return s, nil
 		}
-		lastErr = err
 	}
 	return nil, lastErr
+}
+
+// Restart starts a stopped server again (killing it first if it still
+// runs: a crash, so InnoDB recovers on the way up) on the same address and
+// data directory, and waits until it answers. Databases made before
+// survive. Tests use it to take the database away under load.
+func (s *Server) Restart() error {
+	s.Stop()
+	var err error
+	for range 3 { // the port may be taken for a moment (an ephemeral port of a client)
+		if err = s.run(); err == nil {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return err
 }
 
 func freePort() (int, error) {
@@ -108,11 +133,9 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func start(server, dir, data, tmp string, asRoot bool) (*Server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, fmt.Errorf("mariadbtest: free port: %w", err)
-	}
+// run starts mariadbd with s's settings and waits until it answers.
+func (s *Server) run() error {
+	server, dir, data, tmp, asRoot, port := s.server, s.dir, s.data, s.tmp, s.asRoot, s.port
 	logPath := filepath.Join(dir, "error.log")
 	args := []string{
 		"--no-defaults", "--datadir=" + data, "--tmpdir=" + tmp,
@@ -124,12 +147,14 @@ func start(server, dir, data, tmp string, asRoot bool) (*Server, error) {
 	if asRoot {
 		args = append(args, "--user=root")
 	}
-	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), dir: dir, done: make(chan struct{})}
+	s.done = make(chan struct{})
+	s.err = nil
 	s.cmd = exec.Command(server, args...)
 	var out bytes.Buffer
 	s.cmd.Stdout, s.cmd.Stderr = &out, &out
 	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("mariadbtest: start %s: %w", server, err)
+		close(s.done)
+		return fmt.Errorf("mariadbtest: start %s: %w", server, err)
 	}
 	go func() {
 		s.err = s.cmd.Wait()
@@ -141,7 +166,7 @@ func start(server, dir, data, tmp string, asRoot bool) (*Server, error) {
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
 		s.Stop()
-		return nil, fmt.Errorf("mariadbtest: %w", err)
+		return fmt.Errorf("mariadbtest: %w", err)
 	}
 	s.admin = sql.OpenDB(conn)
 	deadline := time.Now().Add(60 * time.Second)
@@ -150,18 +175,18 @@ func start(server, dir, data, tmp string, asRoot bool) (*Server, error) {
 		err := s.admin.PingContext(ctx)
 		cancel()
 		if err == nil {
-			return s, nil
+			return nil
 		}
 		select {
 		case <-s.done:
 			logText, _ := os.ReadFile(logPath)
 			s.admin.Close()
-			return nil, fmt.Errorf("mariadbtest: mariadbd exited (%v) before answering:\n%s%s", s.err, out.String(), tail(logText))
+			return fmt.Errorf("mariadbtest: mariadbd exited (%v) before answering:\n%s%s", s.err, out.String(), tail(logText))
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			s.Stop()
-			return nil, fmt.Errorf("mariadbtest: mariadbd did not answer on %s within 60s: %w", s.Addr, err)
+			return fmt.Errorf("mariadbtest: mariadbd did not answer on %s within 60s: %w", s.Addr, err)
 		}
 	}
 }
