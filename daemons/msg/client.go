@@ -340,7 +340,7 @@ func (s *Service) clientMsg(r req, m *pb.IMMsgData) {
 		s.c.dropped.Add(1)
 		return
 	}
-	if limit := s.cfg.MaxMsgsPerSecond; limit > 0 {
+	if limit := int(s.maxMsgsPerSec.Load()); limit > 0 {
 		sec := time.Now().Unix()
 		r.cl.mu.Lock()
 		if r.cl.winSec != sec {

@@ -67,6 +67,11 @@ type Service struct {
 	c   counters
 	rt  reqTimes
 
+	// The live settings (config.LiveKey), replaced by Reload and read per
+	// use; cfg keeps the values Run started with.
+	maxMsgsPerSec atomic.Int64 // msg.max_msgs_per_second; 0 or less: no limit
+	maxConns      atomic.Int64 // msg.max_conns, reported to login
+
 	mu       sync.Mutex // guards the fields below
 	g        *netloop.Group
 	ln       *netloop.Listener
@@ -81,6 +86,9 @@ type Service struct {
 	hostname string
 }
 
+// Service implements the supervisor's optional reload interface.
+var _ daemons.Reloader = (*Service)(nil)
+
 // New builds a msg service from its dependencies; it starts nothing.
 func New(d daemons.Deps) (daemons.Service, error) {
 	if d.Config == nil {
@@ -91,7 +99,7 @@ func New(d daemons.Deps) (daemons.Service, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	host, _ := os.Hostname()
-	return &Service{
+	s := &Service{
 		d:        d,
 		cfg:      d.Config.Msg,
 		log:      log,
@@ -100,7 +108,34 @@ func New(d daemons.Deps) (daemons.Service, error) {
 		reg:      newRegistry(),
 		fileIPs:  map[*link.Link][]*pb.IpAddr{},
 		hostname: host,
-	}, nil
+	}
+	s.maxMsgsPerSec.Store(int64(d.Config.Msg.MaxMsgsPerSecond))
+	s.maxConns.Store(int64(d.Config.Msg.MaxConns))
+	return s, nil
+}
+
+// Reload applies the live msg settings of cfg (daemons.Reloader):
+// msg.max_msgs_per_second takes effect on each client's next message, and a
+// changed msg.max_conns is reported at once to every login server this
+// instance is registered with (a fresh IMMsgServInfo, which login takes as
+// an update of the registration).
+func (s *Service) Reload(cfg *config.Config) error {
+	if cfg == nil {
+		return errors.New("msg: reload: no config")
+	}
+	s.maxMsgsPerSec.Store(int64(cfg.Msg.MaxMsgsPerSecond))
+	if old := s.maxConns.Swap(int64(cfg.Msg.MaxConns)); old != int64(cfg.Msg.MaxConns) {
+		s.mu.Lock()
+		login := s.login
+		s.mu.Unlock()
+		if login != nil {
+			for _, l := range login.Usable() {
+				s.onLoginConfirmed(l)
+			}
+		}
+	}
+	s.log.Info("reloaded", "max_msgs_per_second", cfg.Msg.MaxMsgsPerSecond, "max_conns", cfg.Msg.MaxConns)
+	return nil
 }
 
 // Name returns the instance name.

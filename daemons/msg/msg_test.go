@@ -534,3 +534,62 @@ func TestFileRequest(t *testing.T) {
 		t.Fatalf("file notify %v", n)
 	}
 }
+
+// TestReloadLiveSettings: Reload changes the rate limit of a running msg for
+// clients already logged in, and reports a new max_conns to login at once.
+func TestReloadLiveSettings(t *testing.T) {
+	e := startEnv(t, func(c *config.Config) { c.Msg.MaxMsgsPerSecond = 1 })
+	a := dialClient(t, e.addr)
+	a.login("alice", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
+	e.login.waitFor(cmdMsgServInfo, nil)
+	burst := func(seq0 uint16) {
+		var batch []byte
+		for i := range 10 {
+			f, _ := wire.Marshal(wire.NewHeader(cmdMsgData, seq0+uint16(i)), &pb.IMMsgData{
+				FromUserId: proto.Uint32(1), ToSessionId: proto.Uint32(2), MsgId: proto.Uint32(0), CreateTime: proto.Uint32(0),
+				MsgType: pb.MsgType_MSG_TYPE_SINGLE_TEXT.Enum(), MsgData: []byte("x"),
+			})
+			batch = append(batch, f...)
+		}
+		a.c.Write(batch)
+	}
+	tests := []struct {
+		name      string
+		limit     int
+		maxConns  int
+		wantLimit func(accepted, limited uint64) bool // of one burst of ten
+	}{
+		{"raised", 100, 500, func(acc, lim uint64) bool { return acc == 10 && lim == 0 }},
+		{"lowered", 1, 600, func(acc, lim uint64) bool { return acc <= 2 && lim >= 8 }},
+		{"off", 0, 600, func(acc, lim uint64) bool { return acc == 10 && lim == 0 }},
+	}
+	prevConns := e.svc.d.Config.Msg.MaxConns
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := *e.svc.d.Config
+			cfg.Msg.MaxMsgsPerSecond, cfg.Msg.MaxConns = tc.limit, tc.maxConns
+			if err := e.svc.Reload(&cfg); err != nil {
+				t.Fatal(err)
+			}
+			if tc.maxConns != prevConns {
+				prevConns = tc.maxConns
+				info := e.login.waitFor(cmdMsgServInfo, func(m proto.Message) bool {
+					return m.(*pb.IMMsgServInfo).GetMaxConnCnt() == uint32(tc.maxConns)
+				}).m.(*pb.IMMsgServInfo)
+				if _, port, _ := splitPort(e.addr); info.GetPort() != port {
+					t.Fatalf("IMMsgServInfo after reload = %v", info)
+				}
+			}
+			acc0, lim0 := e.counter(ctlapiMsgs), e.counter("msgs_rate_limited")
+			burst(uint16(1000 + 100*i))
+			// Every message of the burst is either accepted or limited;
+			// a time request behind it proves the burst was handled.
+			a.send(cmdTimeReq, uint16(2000+i), &pb.IMClientTimeReq{})
+			a.expect(cmdTimeRes)
+			acc, lim := e.counter(ctlapiMsgs)-acc0, e.counter("msgs_rate_limited")-lim0
+			if acc+lim != 10 || !tc.wantLimit(acc, lim) {
+				t.Fatalf("limit %d: accepted %d, rate-limited %d of 10", tc.limit, acc, lim)
+			}
+		})
+	}
+}

@@ -410,7 +410,7 @@ func (s *Service) onLoginConfirmed(l *link.Link) {
 	s.mu.Lock()
 	port := s.port
 	s.mu.Unlock()
-	maxc := uint32(s.cfg.MaxConns)
+	maxc := uint32(s.maxConns.Load())
 	_, conns := s.reg.counts()
 	cur := uint32(conns)
 	_ = l.Send(frame(wire.NewHeader(cmdMsgServInfo, 0), &pb.IMMsgServInfo{
