@@ -57,9 +57,9 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 60s); a crasher fails 
 
 SOAK_CYCLES  ?= 20
 SOAK_READERS ?= 10000
-soak: ## long reliability runs of e2e: SOAK_CYCLES (20) SIGKILL cycles under load, SOAK_READERS (10,000) stalled readers, the service faults
+soak: ## long reliability runs of e2e: SOAK_CYCLES (20) SIGKILL cycles under load (bolt and MySQL), SOAK_READERS (10,000) stalled readers, the service faults
 	CI=$${CI:-true} TT_CRASH_CYCLES=$(SOAK_CYCLES) TT_SLOW_READERS=$(SOAK_READERS) $(GO) test -count=1 -v -timeout 60m \
-	  -run '^(TestCrashSafety|TestSlowReaders|TestFault.*|TestServicePanic|TestGracefulStopUnderLoad)$$' ./e2e
+	  -run '^(TestCrashSafety.*|TestSlowReaders|TestFault.*|TestServicePanic|TestGracefulStopUnderLoad)$$' ./e2e
 
 proto: ## regenerate wire/pb from its .proto files (needs protoc)
 	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler"; exit 1; }
