@@ -120,7 +120,8 @@ type MsgServer struct {
 	CurConns   uint32    `json:"cur_conns"`
 	Login      string    `json:"login,omitempty"` // the login instance that holds it
 	Registered time.Time `json:"registered,omitzero"`
-	Updated    time.Time `json:"updated,omitzero"`
+	Updated    time.Time `json:"updated,omitzero"`    // last load report (IMMsgServInfo or IMUserCntUpdate)
+	LastHeard  time.Time `json:"last_heard,omitzero"` // last frame of any kind on its link, heartbeats included; zero from servers that predate it
 }
 
 // LoadSample is one point of a msg server's load history.

@@ -181,6 +181,7 @@ func (h msgServHandler) OnClose(c *netloop.Conn, err error) {
 func (h msgServHandler) OnFrame(c *netloop.Conn, frame []byte) {
 	s := h.s
 	cmd := wire.ParseHeader(frame).CommandID
+	s.reg.Heard(c.ID())
 	switch cmd {
 	case cmdHeartbeat:
 		return

@@ -350,3 +350,47 @@ func TestAnswerFor(t *testing.T) {
 		})
 	}
 }
+
+// TestLastHeard: any frame on a registered link, a heartbeat included, moves
+// the registration's LastHeard; only load reports move Updated.
+func TestLastHeard(t *testing.T) {
+	r := startLogin(t)
+	m := dialMsg(t, r.msg)
+	m.register("10.0.0.5", "10.0.0.5", 8000, 0, 10)
+	waitFor(t, "registration", func() bool { return r.svc.reg.Len() == 1 })
+	cur := func() (updated, heard time.Time) {
+		ms := r.svc.MsgServers()
+		if len(ms) != 1 {
+			t.Fatalf("registrations = %+v", ms)
+		}
+		return ms[0].Updated, ms[0].LastHeard
+	}
+	if u, h := cur(); u.IsZero() || !h.Equal(u) {
+		t.Fatalf("after registration: updated %v, last heard %v", u, h)
+	}
+	steps := []struct {
+		name        string
+		send        func()
+		movesUpdate bool
+	}{
+		{"heartbeat", func() { m.sendRaw(wire.AppendFrame(nil, wire.NewHeader(cmdHeartbeat, 0), nil)) }, false},
+		{"user count", func() { m.count(1) }, true},
+		{"another heartbeat", func() { m.sendRaw(wire.AppendFrame(nil, wire.NewHeader(cmdHeartbeat, 0), nil)) }, false},
+		{"re-registration", func() { m.register("10.0.0.5", "10.0.0.5", 8000, 1, 10) }, true},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			u0, h0 := cur()
+			// The clock must move past h0 for the change to show.
+			for !time.Now().After(h0) {
+				time.Sleep(time.Millisecond)
+			}
+			st.send()
+			waitFor(t, "last heard to move", func() bool { _, h := cur(); return h.After(h0) })
+			u, h := cur()
+			if moved := !u.Equal(u0); moved != st.movesUpdate {
+				t.Fatalf("updated moved = %v, want %v (updated %v -> %v, heard %v)", moved, st.movesUpdate, u0, u, h)
+			}
+		})
+	}
+}

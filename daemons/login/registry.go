@@ -31,6 +31,7 @@ type MsgServer struct {
 	Hostname   string
 	Registered time.Time // first IMMsgServInfo on the link
 	Updated    time.Time // last IMMsgServInfo or IMUserCntUpdate
+	Heard      time.Time // last frame of any kind on the link, heartbeats included
 	seq        uint64    // registration order, for ties
 }
 
@@ -60,7 +61,19 @@ func (r *Registry) Register(id netloop.ConnID, info *pb.IMMsgServInfo) {
 	}
 	e.IP1, e.IP2, e.Port = info.GetIp1(), info.GetIp2(), info.GetPort()
 	e.MaxConns, e.CurConns, e.Hostname = info.GetMaxConnCnt(), info.GetCurConnCnt(), info.GetHostName()
-	e.Updated = now
+	e.Updated, e.Heard = now, now
+}
+
+// Heard notes that a frame (any frame: a heartbeat says the msg server is
+// alive even when its load does not change) arrived on link id. A link that
+// has not registered yet is ignored.
+func (r *Registry) Heard(id netloop.ConnID) {
+	now := time.Now()
+	r.mu.Lock()
+	if e := r.m[id]; e != nil {
+		e.Heard = now
+	}
+	r.mu.Unlock()
 }
 
 // Count applies an IMUserCntUpdate: action 1 adds a connection, 2 removes
@@ -82,7 +95,8 @@ func (r *Registry) Count(id netloop.ConnID, action uint32) bool {
 	default:
 		return true
 	}
-	e.Updated = time.Now()
+	now := time.Now()
+	e.Updated, e.Heard = now, now
 	return true
 }
 
@@ -150,7 +164,7 @@ func (r *Registry) List(login string) []ctlapi.MsgServer {
 			Addr: net.JoinHostPort(e.IP1, strconv.FormatUint(uint64(e.Port), 10)),
 			IP1:  e.IP1, IP2: e.IP2, Port: uint16(e.Port), Hostname: e.Hostname,
 			MaxConns: e.MaxConns, CurConns: e.CurConns, Login: login,
-			Registered: e.Registered, Updated: e.Updated,
+			Registered: e.Registered, Updated: e.Updated, LastHeard: e.Heard,
 		})
 	}
 	return out
