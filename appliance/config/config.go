@@ -45,6 +45,7 @@ type Config struct {
 	Control    Control    `toml:"control"`
 	Netloop    Netloop    `toml:"netloop"`
 	Link       Link       `toml:"link"`
+	TLS        TLS        `toml:"tls"`
 	Login      LoginCfg   `toml:"login"`
 	Msg        MsgCfg     `toml:"msg"`
 	Route      RouteCfg   `toml:"route"`
@@ -95,6 +96,25 @@ type Link struct {
 	ReconnectMax Duration `toml:"reconnect_max"`
 }
 
+// TLS is the certificate of every TLS listener: msg.tls_listen,
+// login.http_tls, msfs.tls and httpmsg.tls. Plain TCP stays the default
+// (TeamTalk's own clients do not speak TLS); TLS is for our clients and for
+// operators who front the appliance. On SIGHUP the files are read again.
+type TLS struct {
+	// CertFile is the PEM certificate chain (leaf first); KeyFile its
+	// PEM private key. Both are required when any listener uses TLS.
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// HandshakeTimeout closes a TLS connection whose handshake has not
+	// completed in time (a silent or plain-TCP client).
+	HandshakeTimeout Duration `toml:"handshake_timeout"`
+}
+
+// TLSEnabled reports whether any listener of c uses TLS.
+func (c *Config) TLSEnabled() bool {
+	return c.Msg.TLSListen != "" || c.Login.HTTPTLS || c.Msfs.TLS || c.HTTPMsg.TLS
+}
+
 // LoginCfg configures the login service.
 type LoginCfg struct {
 	HTTPListen      string   `toml:"http_listen"`
@@ -103,11 +123,17 @@ type LoginCfg struct {
 	MsfsURL         string   `toml:"msfs_url"`
 	DiscoveryURL    string   `toml:"discovery_url"`
 	HTTPIdleTimeout Duration `toml:"http_idle_timeout"`
+	// HTTPTLS serves http_listen as HTTPS with the [tls] certificate.
+	HTTPTLS bool `toml:"http_tls"`
 }
 
 // MsgCfg configures the msg service.
 type MsgCfg struct {
-	Listen            string   `toml:"listen"`
+	Listen string `toml:"listen"`
+	// TLSListen is a second client port that speaks TLS ([tls]
+	// certificate) and is served like listen; empty: none. login keeps
+	// handing out listen's port (TeamTalk clients do not speak TLS).
+	TLSListen         string   `toml:"tls_listen"`
 	AdvertiseIP1      string   `toml:"advertise_ip1"`
 	AdvertiseIP2      string   `toml:"advertise_ip2"`
 	MaxConns          int      `toml:"max_conns"`
@@ -190,6 +216,9 @@ type MsfsCfg struct {
 	// MaxRequestSize is the largest upload request body, in bytes (the
 	// reference: 10 MiB); a larger one is refused with error_code 1 unread.
 	MaxRequestSize int64 `toml:"max_request_size"`
+	// TLS serves listen as HTTPS with the [tls] certificate (set
+	// login.msfs_url to the https URL clients should use).
+	TLS bool `toml:"tls"`
 }
 
 // HTTPMsgCfg configures the httpmsg service.
@@ -207,6 +236,8 @@ type HTTPMsgCfg struct {
 	// SystemUserID sends /query/SendMessage notices whose req_user_id is 0;
 	// 0 here means such requests are refused.
 	SystemUserID uint32 `toml:"system_user_id"`
+	// TLS serves listen as HTTPS with the [tls] certificate.
+	TLS bool `toml:"tls"`
 }
 
 // PushCfg configures the push service.
@@ -285,6 +316,7 @@ func Default() *Config {
 			ReconnectMin: Duration(2 * time.Second),
 			ReconnectMax: Duration(64 * time.Second),
 		},
+		TLS: TLS{HandshakeTimeout: Duration(10 * time.Second)},
 		Login: LoginCfg{
 			HTTPListen:      "127.0.0.1:8080",
 			ClientListen:    "127.0.0.1:8008",
@@ -387,7 +419,7 @@ func (c *Config) ListenKeys(service string) [][2]string {
 	case Login:
 		return [][2]string{{"msgserver_listen", c.Login.MsgServerListen}, {"http_listen", c.Login.HTTPListen}, {"client_listen", c.Login.ClientListen}}
 	case Msg:
-		return [][2]string{{"listen", c.Msg.Listen}}
+		return [][2]string{{"listen", c.Msg.Listen}, {"tls_listen", c.Msg.TLSListen}}
 	case Route:
 		return [][2]string{{"listen", c.Route.Listen}}
 	case DBProxy:

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -105,6 +106,16 @@ func TestLoad(t *testing.T) {
 			wantErr: []string{"cfg.toml:2: msg.max_conns", "cfg.toml:4: route.listen"}},
 		{name: "group size over the limit", sets: []string{"dbproxy.max_group_members=10001"}, wantErr: []string{"dbproxy.max_group_members", "10000"}},
 		{name: "group size zero", sets: []string{"dbproxy.max_group_members=0"}, wantErr: []string{"dbproxy.max_group_members"}},
+		{name: "tls listener needs cert and key", sets: []string{"msg.tls_listen=127.0.0.1:0"}, wantProbs: 2,
+			wantErr: []string{"tls.cert_file", "tls.key_file", "msg.tls_listen"}},
+		{name: "https needs a key", sets: []string{"login.http_tls=true", "tls.cert_file=/c.pem"}, wantProbs: 1, wantErr: []string{"tls.key_file"}},
+		{name: "bad tls listen", sets: []string{"msg.tls_listen=nohost"}, wantErr: []string{"msg.tls_listen"}},
+		{name: "tls configured", sets: []string{"msfs.tls=true", "httpmsg.tls=true", "tls.cert_file=/c.pem", "tls.key_file=/k.pem"},
+			check: func(t *testing.T, c *Config) {
+				if !c.TLSEnabled() || c.TLS.HandshakeTimeout.D() != 10*time.Second {
+					t.Errorf("TLSEnabled %v, handshake %s", c.TLSEnabled(), c.TLS.HandshakeTimeout)
+				}
+			}},
 		{name: "long socket", sets: []string{"control.socket=/" + strings.Repeat("s", 120)}, wantErr: []string{"control.socket", "108"}},
 	}
 	for _, tc := range tests {

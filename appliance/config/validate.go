@@ -244,6 +244,17 @@ func (c *Config) Validate() []Problem {
 		bad("store.mysql.committers", "must be at least 1 and below store.mysql.max_conns (%d), got %d", m.MaxConns, m.Committers)
 	}
 	listen("metrics.listen", c.Metrics.Listen, true)
+
+	listen("msg.tls_listen", c.Msg.TLSListen, true)
+	positive("tls.handshake_timeout", c.TLS.HandshakeTimeout)
+	if c.TLSEnabled() {
+		if c.TLS.CertFile == "" {
+			bad("tls.cert_file", "required when a listener uses TLS (msg.tls_listen, login.http_tls, msfs.tls, httpmsg.tls)")
+		}
+		if c.TLS.KeyFile == "" {
+			bad("tls.key_file", "required when a listener uses TLS (msg.tls_listen, login.http_tls, msfs.tls, httpmsg.tls)")
+		}
+	}
 	return ps
 }
 
