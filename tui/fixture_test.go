@@ -10,7 +10,7 @@ import (
 var t0 = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
 
 // fixture returns the n-th snapshot (n from 0) of a small appliance: four
-// services (route in backoff), two registrations (one stale), sockets whose
+// services (route in backoff), two registrations (one silent, so stale), sockets whose
 // byte counts grow by n, timers (one overdue), events and history.
 func fixture(n int) ctlapi.Snapshot {
 	now := t0.Add(time.Duration(n) * time.Second)
@@ -43,9 +43,9 @@ func fixture(n int) ctlapi.Snapshot {
 		Services: services,
 		MsgServers: []ctlapi.MsgServer{
 			{Addr: "10.0.0.7:8000", IP1: "10.0.0.7", IP2: "10.0.0.7", Port: 8000, Hostname: "im-b", MaxConns: 100000, CurConns: 1,
-				Login: "login", Registered: t0.Add(-3 * time.Hour), Updated: t0.Add(-10 * time.Minute)},
+				Login: "login", Registered: t0.Add(-3 * time.Hour), Updated: t0.Add(-10 * time.Minute), LastHeard: t0.Add(-10 * time.Minute)},
 			{Addr: "127.0.0.1:8000", IP1: "127.0.0.1", IP2: "127.0.0.1", Port: 8000, Hostname: "im-a", MaxConns: 100000, CurConns: 3,
-				Login: "login", Registered: up, Updated: now.Add(-4 * time.Second)},
+				Login: "login", Registered: up, Updated: now.Add(-4 * time.Second), LastHeard: now.Add(-time.Second)},
 		},
 		Sockets: []ctlapi.Socket{
 			{Service: "msg", Loop: 0, ID: 1, Kind: "listen", Local: "127.0.0.1:8000"},

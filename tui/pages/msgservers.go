@@ -9,16 +9,18 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 
+	"teamtalk/appliance/ctlapi"
 	"teamtalk/tui/common"
 	"teamtalk/tui/components"
 )
 
-// DefaultStaleAfter is how long a registration may go without a load report
-// (IMMsgServInfo or IMUserCntUpdate) before the Msg servers page marks it.
+// DefaultStaleAfter is how long login may hear nothing on a registration's
+// link (no frame at all: a heartbeat counts, as an idle msg server's load does
+// not change) before the Msg servers page marks it.
 const DefaultStaleAfter = 2 * time.Minute
 
-// MsgServers lists the msg servers registered with login, marking those that
-// stopped reporting and local msg services that have no registration.
+// MsgServers lists the msg servers registered with login, marking those gone
+// silent and local msg services that have no registration.
 type MsgServers struct {
 	c          *common.Common
 	d          *common.Data
@@ -62,7 +64,7 @@ func (p *MsgServers) SetData(d *common.Data) {
 	for _, m := range ms {
 		ports[fmt.Sprint(m.Port)] = true
 		status, mark := "ok", components.MarkNone
-		if !m.Updated.IsZero() && now.Sub(m.Updated) > p.StaleAfter {
+		if heard := lastHeard(m); !heard.IsZero() && now.Sub(heard) > p.StaleAfter {
 			status, mark = "STALE", components.MarkWarn
 		}
 		if m.MaxConns > 0 && m.CurConns >= m.MaxConns {
@@ -103,11 +105,20 @@ func (p *MsgServers) ShortHelp() []key.Binding { return []key.Binding{p.c.Keys.K
 func (p *MsgServers) View() string {
 	var b strings.Builder
 	b.WriteString(section(p.c, fmt.Sprintf("Registrations (%d)", len(p.d.Snap.MsgServers)),
-		"STALE: no load report for over "+common.Age(p.StaleAfter), p.w))
+		"STALE: nothing heard for over "+common.Age(p.StaleAfter), p.w))
 	b.WriteString("\n")
 	b.WriteString(p.tbl.View())
 	for _, m := range p.missing {
 		b.WriteString("\n" + p.c.Styles.Warn.Render(m))
 	}
 	return fit(b.String(), p.h)
+}
+
+// lastHeard is when login last heard from m: its LastHeard, or, from a
+// teamtalkd that predates it, its last load report.
+func lastHeard(m ctlapi.MsgServer) time.Time {
+	if !m.LastHeard.IsZero() {
+		return m.LastHeard
+	}
+	return m.Updated
 }
