@@ -18,6 +18,10 @@
 #   PPROF [0]          1: serve /debug/pprof on the metrics address (printed) during the run
 #   KEEP [0]           1: keep the data dir and teamtalkd.log
 #   EXTRA_SET []       more -set KEY=VALUE words for teamtalkd
+#   MYSQL [0]          1: store.backend=mysql on a private mariadbd started in
+#                      the temp dir (mariadb-install-db + mariadbd, durable:
+#                      innodb_flush_log_at_trx_commit=1), stopped and removed
+#                      at the end; MYSQL_COMMITTERS sets store.mysql.committers
 set -eu
 
 info() { printf 'bench: %s\n' "$*" >&2; }
@@ -40,6 +44,7 @@ main() {
 
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/ttbench.XXXXXX")
 	pid=
+	dbpid=
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
 	sock=$dir/teamtalkd.sock
@@ -54,6 +59,13 @@ main() {
 		msg.max_msgs_per_second=0
 	)
 	[ "${PPROF:-0}" = 1 ] && sets+=(metrics.pprof=true)
+	local store=bolt
+	if [ "${MYSQL:-0}" = 1 ]; then
+		start_mariadb
+		sets+=(store.backend=mysql "store.mysql.dsn=root@tcp(127.0.0.1:$dbport)/teamtalk" store.mysql.create_schema=true)
+		[ -n "${MYSQL_COMMITTERS:-}" ] && sets+=("store.mysql.committers=$MYSQL_COMMITTERS")
+		store="mysql ($("$mariadbd" --version | awk '{print $3}'), private, innodb_flush_log_at_trx_commit=$(dbq 'SELECT @@innodb_flush_log_at_trx_commit'))"
+	fi
 	# shellcheck disable=SC2206
 	[ -n "${EXTRA_SET:-}" ] && sets+=(${EXTRA_SET})
 	args=(-data "$dir" -socket "$sock")
@@ -63,6 +75,7 @@ main() {
 	info "provisioning $users users through the control API"
 	if ! "$bin/ttbench" provision -socket "$sock" -n "$users" 2>"$dir/provision.err"; then
 		cat "$dir/provision.err" >&2
+		[ "${MYSQL:-0}" = 1 ] && fatal "control API import failed (the im.db fallback is for the bolt store only)"
 		info "control API import failed: stopping teamtalkd and writing im.db directly"
 		stop_server
 		"$bin/ttbench" provision -data "$dir" -n "$users"
@@ -79,8 +92,13 @@ main() {
 	scenario idle -n "$idle_n" -duration "$idle_hold" || failed=1
 
 	echo
-	echo "== ttbench standard set ($(nproc) CPUs; generator on the same box; teamtalkd $("$bin/teamtalkd" -version | cut -d' ' -f2))"
+	echo "== ttbench standard set ($(nproc) CPUs; generator on the same box; teamtalkd $("$bin/teamtalkd" -version | cut -d' ' -f2); store $store)"
 	"$bin/ttbench" table "$results"
+	if [ "${MYSQL:-0}" = 1 ]; then
+		local q="SELECT (SELECT COUNT(*) FROM IMMessage_0)" i
+		for i in 1 2 3 4 5 6 7; do q="$q + (SELECT COUNT(*) FROM IMMessage_$i)"; done
+		echo "mysql: $(dbq "USE teamtalk; $q") one-to-one messages in IMMessage_0..7"
+	fi
 	[ "$failed" = 0 ] || fatal "a scenario failed (see above)"
 }
 
@@ -119,9 +137,81 @@ stop_server() {
 	pid=
 }
 
+# find_bin NAME...: the first of the names found in PATH or the sbin dirs.
+find_bin() {
+	local n d
+	for n in "$@"; do
+		command -v "$n" 2>/dev/null && return 0
+		for d in /usr/sbin /usr/local/sbin /usr/bin; do
+			[ -x "$d/$n" ] && { echo "$d/$n"; return 0; }
+		done
+	done
+	return 1
+}
+
+# dbq SQL: runs SQL on the private server, printing bare values.
+dbq() { "$dbclient" --no-defaults -uroot -S "$dir/mariadb/sock" -N -B -e "$1"; }
+
+# start_mariadb: a private mariadbd in $dir/mariadb on a free loopback port
+# (sets dbport, dbpid), with an empty database teamtalk.
+start_mariadb() {
+	mariadbd=$(find_bin mariadbd mysqld) || fatal "MYSQL=1: mariadbd not found (apt-get install mariadb-server)"
+	local installdb
+	installdb=$(find_bin mariadb-install-db mysql_install_db) || fatal "MYSQL=1: mariadb-install-db not found (apt-get install mariadb-server)"
+	dbclient=$(find_bin mariadb mysql) || fatal "MYSQL=1: the mariadb client not found (apt-get install mariadb-client)"
+	local m=$dir/mariadb user=()
+	[ "$(id -u)" = 0 ] && user=(--user=root)
+	mkdir -p "$m/tmp"
+	"$installdb" --no-defaults --datadir="$m/data" --auth-root-authentication-method=normal --skip-test-db "${user[@]}" \
+		>"$m/install.log" 2>&1 || { cat "$m/install.log" >&2; fatal "mariadb-install-db failed"; }
+	local try
+	for try in 1 2 3; do
+		dbport=$(free_port)
+		"$mariadbd" --no-defaults --datadir="$m/data" --tmpdir="$m/tmp" --socket="$m/sock" --pid-file="$m/pid" \
+			--port="$dbport" --bind-address=127.0.0.1 --skip-name-resolve --skip-grant-tables --skip-log-bin \
+			--max-connections=1000 --innodb-buffer-pool-size=256M --log-error="$m/error.log" "${user[@]}" &
+		dbpid=$!
+		for _ in $(seq 1 300); do
+			kill -0 "$dbpid" 2>/dev/null || break
+			dbq 'SELECT 1' >/dev/null 2>&1 && {
+				dbq 'CREATE DATABASE teamtalk CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci'
+				info "mariadbd pid $dbpid ready on 127.0.0.1:$dbport (data $m/data)"
+				return 0
+			}
+			sleep 0.1
+		done
+		stop_mariadb
+		info "mariadbd did not start (try $try)"
+	done
+	tail -20 "$m/error.log" >&2
+	fatal "mariadbd did not start"
+}
+
+# free_port: a random loopback port in 20000-59999 that nothing listens on.
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+
+stop_mariadb() {
+	[ -n "$dbpid" ] || return 0
+	kill -TERM "$dbpid" 2>/dev/null || true
+	for _ in $(seq 1 300); do
+		kill -0 "$dbpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$dbpid" 2>/dev/null || true
+	wait "$dbpid" 2>/dev/null || true
+	dbpid=
+}
+
 cleanup() {
 	local rc=$?
 	stop_server
+	stop_mariadb
 	if [ "${KEEP:-0}" = 1 ]; then
 		info "kept $dir"
 	else
