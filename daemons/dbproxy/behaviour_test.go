@@ -2,16 +2,21 @@ package dbproxy
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"teamtalk/appliance/config"
+	"teamtalk/daemons"
 	"teamtalk/state"
+	"teamtalk/state/boltstore"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
+	"teamtalk/wire/textcrypt"
 )
 
 func validateCode(t *testing.T, p *peer, name, pw string) uint32 {
@@ -220,22 +225,36 @@ func TestGracefulStop(t *testing.T) {
 	}
 }
 
-// TestEncryptText checks the client cipher on PROTOCOL.md §7.1's vectors.
-func TestEncryptText(t *testing.T) {
-	for _, c := range []struct{ plain, want string }{
-		{"hello", "nnZSBwfPCz60q69ddmfIJA=="},
-		{"[语音]", "QhGXlpFjvMFUNrtl1aaPzA=="},
-		{"0123456789abcdef", "BY1wZOT9JPljcE5qNjw9cQfU6OB7fpsvZh6GP3dYB9g="},
-	} {
-		t.Run(c.plain, func(t *testing.T) {
-			got, err := encryptText("12345678901234567890123456789012", c.plain)
-			if err != nil || string(got) != c.want {
-				t.Errorf("got %q, %v; want %q", got, err, c.want)
+// TestAudioPreview: the preview of audio messages is "[语音]" encrypted
+// with dbproxy.aes_key (PROTOCOL.md §7.1's vector for the default key); a
+// key of the wrong length fails the constructor.
+func TestAudioPreview(t *testing.T) {
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "im.db"), boltstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	tests := []struct {
+		name, key, want string
+	}{
+		{"default key", textcrypt.DefaultKey, "QhGXlpFjvMFUNrtl1aaPzA=="},
+		{"short key", "short", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.DBProxy.AESKey = tc.key
+			s, err := newService(daemons.Deps{Name: "dbproxy", Kind: config.DBProxy, Config: cfg, Store: st})
+			if tc.want == "" {
+				if err == nil || !strings.Contains(err.Error(), "audio preview") {
+					t.Fatalf("New with a %d-byte key: %v", len(tc.key), err)
+				}
+				return
+			}
+			if err != nil || string(s.audioPreview) != tc.want {
+				t.Fatalf("preview %q, %v; want %q", s.audioPreview, err, tc.want)
 			}
 		})
-	}
-	if _, err := encryptText("short", "x"); err == nil {
-		t.Error("a short key was accepted")
 	}
 }
 

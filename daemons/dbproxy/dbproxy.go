@@ -38,6 +38,7 @@ import (
 	"teamtalk/state"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
+	"teamtalk/wire/textcrypt"
 )
 
 // Commands the proxy itself sends or ignores.
@@ -105,6 +106,10 @@ type timerInfo struct {
 	fired    atomic.Uint64
 }
 
+// audioPreview is what session and unread lists show, encrypted, as the
+// latest message of an audio message (PROTOCOL.md §7.1): "[voice]".
+const audioPreview = "[语音]"
+
 // New builds the db proxy from its dependencies without starting anything.
 // It needs a local store (Deps.Store).
 func New(d daemons.Deps) (daemons.Service, error) {
@@ -125,7 +130,7 @@ func newService(d daemons.Deps) (*Service, error) {
 	if c.LoginFailLimit < 1 || c.LoginFailWindow <= 0 {
 		return nil, fmt.Errorf("dbproxy: login failure limit %d per %s is not positive", c.LoginFailLimit, c.LoginFailWindow)
 	}
-	preview, err := encryptText(c.AESKey, "[语音]")
+	preview, err := textcrypt.Encrypt(c.AESKey, []byte(audioPreview))
 	if err != nil {
 		return nil, fmt.Errorf("dbproxy: audio preview: %w", err)
 	}
