@@ -64,8 +64,10 @@ type Service struct {
 	rl  *rateLog
 	ipf *ipFails
 	reg *registry
+	gc  *groupCache // member lists of recently active groups
 	c   counters
 	rt  reqTimes
+	tls tlsPort
 
 	// The live settings (config.LiveKey), replaced by Reload and read per
 	// use; cfg keeps the values Run started with.
@@ -106,6 +108,7 @@ func New(d daemons.Deps) (daemons.Service, error) {
 		rl:       newRateLog(time.Second),
 		ipf:      newIPFails(d.Config.Msg.LoginFailPerIP, d.Config.Msg.LoginFailWindow.D()),
 		reg:      newRegistry(),
+		gc:       newGroupCache(),
 		fileIPs:  map[*link.Link][]*pb.IpAddr{},
 		hostname: host,
 	}
@@ -124,6 +127,7 @@ func (s *Service) Reload(cfg *config.Config) error {
 		return errors.New("msg: reload: no config")
 	}
 	s.maxMsgsPerSec.Store(int64(cfg.Msg.MaxMsgsPerSecond))
+	tlsErr := s.reloadTLS()
 	if old := s.maxConns.Swap(int64(cfg.Msg.MaxConns)); old != int64(cfg.Msg.MaxConns) {
 		s.mu.Lock()
 		login := s.login
@@ -135,7 +139,7 @@ func (s *Service) Reload(cfg *config.Config) error {
 		}
 	}
 	s.log.Info("reloaded", "max_msgs_per_second", cfg.Msg.MaxMsgsPerSecond, "max_conns", cfg.Msg.MaxConns)
-	return nil
+	return tlsErr
 }
 
 // Name returns the instance name.
@@ -166,13 +170,21 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 		_ = g.Stop(sctx)
 	}()
 	addr := s.d.ListenAddr("listen", s.cfg.Listen)
-	ln, err := g.Listen(addr, clientHandler{s}, netloop.ListenOptions{
+	clo := netloop.ListenOptions{
 		MaxFrame:    wire.MaxClientFrame,
 		WriteBound:  s.cfg.WriteBound,
 		IdleTimeout: s.cfg.LoginTimeout.D(),
-	})
+	}
+	ln, err := g.Listen(addr, clientHandler{s}, clo)
 	if err != nil {
 		return fmt.Errorf("msg: listen %s: %w", addr, err)
+	}
+	front, err := s.listenTLS(g, clo)
+	if err != nil {
+		return err
+	}
+	if front != nil {
+		defer front.Close() // before g.Stop (deferred earlier)
 	}
 	bound := ln.Addr().String()
 	_, p, _ := net.SplitHostPort(bound)
@@ -196,7 +208,10 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 	s.g, s.ln, s.port = g, ln, uint32(port)
 	s.dbLogin = mk(config.DBProxy, s.cfg.DBProxy[:half], per, dbcb)
 	s.dbGen = mk(config.DBProxy, s.cfg.DBProxy[half:], per, dbcb)
-	s.route = mk(config.Route, s.cfg.Route, 1, link.Callbacks{Master: s.onRouteMaster, Confirmed: s.onRouteConfirmed, Frame: s.onRouteFrame})
+	s.route = mk(config.Route, s.cfg.Route, 1, link.Callbacks{
+		Master: s.onRouteMaster, Confirmed: s.onRouteConfirmed, Frame: s.onRouteFrame,
+		Closed: func(*link.Link, error) { s.gc.clear() },
+	})
 	s.login = mk(config.Login, s.cfg.Login, 1, link.Callbacks{Confirmed: s.onLoginConfirmed, Frame: s.onLoginFrame})
 	s.file = mk(config.File, s.cfg.File, 1, link.Callbacks{Confirmed: s.onFileConfirmed, Frame: s.onFileFrame, Closed: s.onFileClosed})
 	s.push = mk(config.Push, push, 1, link.Callbacks{Frame: s.onPushFrame})
@@ -227,7 +242,7 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 			defer func() { s.rt.enable(nil); s.d.Metrics.Unregister(h) }()
 		}
 	}
-	g.AddTimer(10*time.Second, true, func() { s.rt.sweep(time.Now(), reqMaxAge) })
+	g.AddTimer(10*time.Second, true, func() { s.rt.sweep(time.Now(), reqMaxAge); s.gc.sweep() })
 
 	// Ready only once db, route and login links are confirmed (ARCHITECTURE:
 	// clients are never refused right after READY).
@@ -297,6 +312,9 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 		"no_link":             s.c.noLink.Load(),
 		"pushes":              s.c.pushes.Load(),
 		"pushes_skipped":      s.c.pushSkipped.Load(),
+		"group_cache_hits":    s.gc.hits.Load(),
+		"group_cache_misses":  s.gc.misses.Load(),
+		"group_cache_groups":  uint64(s.gc.size()),
 	}
 	if g != nil {
 		t := g.Stats().Total
@@ -307,6 +325,7 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 		st.Counters["slow_reader_closes"] = t.SlowReaderCloses
 		st.Sockets = s.Sockets()
 		st.Timers = s.Timers()
+		s.tlsStatus(&st)
 	}
 	return st
 }
@@ -324,6 +343,7 @@ func (s *Service) Sockets() []ctlapi.Socket {
 		out = append(out, ctlapi.Socket{Service: s.d.Name, Kind: "listen", Local: s.ln.Addr().String()})
 	}
 	s.mu.Unlock()
+	out = append(out, s.tlsSocket()...)
 	now := time.Now()
 	for _, ci := range g.Conns() {
 		so := ctlapi.Socket{
