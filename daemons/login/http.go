@@ -152,7 +152,8 @@ func (c *limitConn) Read(p []byte) (int, error) {
 
 // msfsURL is the msfs base URL handed to clients: [login].msfs_url, unless
 // it is empty or the default and an msfs runs in this process, whose bound
-// address is then used (so port 0 and moved ports work).
+// address is then used (so port 0 and moved ports work), as https:// when
+// msfs.tls is on.
 func (s *Service) msfsURL(r *http.Request) string {
 	u := s.d.Config.Login.MsfsURL
 	if (u != "" && u != s.defaultMsfs) || s.d.Addrs == nil {
@@ -163,7 +164,11 @@ func (s *Service) msfsURL(r *http.Request) string {
 		return u
 	}
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	return boundURL(bound, local)
+	u = boundURL(bound, local)
+	if s.d.Config.Msfs.TLS {
+		u = "https://" + strings.TrimPrefix(u, "http://")
+	}
+	return u
 }
 
 // boundURL turns msfs's bound address into a URL clients can reach: an

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -27,6 +26,7 @@ import (
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
 	"teamtalk/daemons/internal/link"
+	"teamtalk/daemons/internal/tlsfront"
 	"teamtalk/netloop"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
@@ -54,6 +54,7 @@ type Service struct {
 	g       atomic.Pointer[netloop.Group]
 	in      atomic.Pointer[link.Inbound]
 	listens atomic.Pointer[map[string]string]
+	certs   atomic.Pointer[tlsfront.Certs] // the HTTPS certificate (login.http_tls)
 
 	httpRequests, httpAnswers, httpErrors, httpRefused atomic.Uint64
 	registrations, badBodies, unknown, tcpAnswers      atomic.Uint64
@@ -127,19 +128,20 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 	}
 
 	addr = s.d.ListenAddr("http_listen", lc.HTTPListen)
-	hln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("login: listen http %s: %w", addr, err)
-	}
-	listens["http_listen"] = hln.Addr().String()
 	idle := time.Duration(lc.HTTPIdleTimeout)
-	srv = &http.Server{
+	hsrv := &http.Server{
 		Handler:     httpHandler{s},
 		ReadTimeout: idle, WriteTimeout: idle, IdleTimeout: idle,
 		MaxHeaderBytes: maxRequest,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	srv.SetKeepAlivesEnabled(false)
+	hsrv.SetKeepAlivesEnabled(false)
+	hln, err := s.listenHTTP(addr, hsrv)
+	if err != nil {
+		return err
+	}
+	srv = hsrv
+	listens["http_listen"] = hln.Addr().String()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(limitListener{hln}) }()
 
