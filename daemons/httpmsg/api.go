@@ -2,9 +2,6 @@ package httpmsg
 
 import (
 	"context"
-	"crypto/aes"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -297,11 +294,7 @@ func (s *Service) sendMessage(ctx context.Context, p *params) answer {
 			return answer{code: codeForbidden}
 		}
 	}
-	enc, err := encryptText(s.aes, text)
-	if err != nil {
-		s.log.Error("httpmsg: encrypt", "err", err)
-		return answer{code: codeEncryptFailed}
-	}
+	enc := s.text.Encrypt([]byte(text))
 	typ := pb.MsgType_MSG_TYPE_SINGLE_TEXT
 	if group {
 		typ = pb.MsgType_MSG_TYPE_GROUP_TEXT
@@ -325,31 +318,4 @@ func (s *Service) sendMessage(ctx context.Context, p *params) answer {
 	}
 	s.c.messagesSent.Add(1)
 	return answer{code: codeOK, extra: map[string]string{"msg_id": styled.Uint(stored.GetMsgId())}}
-}
-
-// encryptText encrypts plain as TeamTalk clients do (PROTOCOL.md §7.1):
-// AES-256-ECB over the zero-padded text with its length as a big-endian
-// uint32 in the last 4 bytes, then standard Base64.
-func encryptText(key, plain string) ([]byte, error) {
-	if len(key) != 32 {
-		return nil, fmt.Errorf("httpmsg: aes key is %d bytes, want 32", len(key))
-	}
-	block, err := aes.NewCipher([]byte(key))
-	if err != nil {
-		return nil, fmt.Errorf("httpmsg: aes key: %w", err)
-	}
-	n := len(plain)
-	blocks := (n + 15) / 16
-	if r := n % 16; r == 0 || r > 12 {
-		blocks++
-	}
-	buf := make([]byte, 16*blocks)
-	copy(buf, plain)
-	binary.BigEndian.PutUint32(buf[len(buf)-4:], uint32(n))
-	for i := 0; i < len(buf); i += 16 {
-		block.Encrypt(buf[i:i+16], buf[i:i+16])
-	}
-	out := make([]byte, base64.StdEncoding.EncodedLen(len(buf)))
-	base64.StdEncoding.Encode(out, buf)
-	return out, nil
 }

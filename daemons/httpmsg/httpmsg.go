@@ -57,6 +57,7 @@ import (
 	"teamtalk/netloop"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
+	"teamtalk/wire/textcrypt"
 )
 
 // Command ids httpmsg sends and receives.
@@ -79,8 +80,8 @@ type Service struct {
 	d    daemons.Deps
 	log  *slog.Logger
 	cfg  config.HTTPMsgCfg
-	aes  string
-	keys [][32]byte // sha256 of each API key
+	text *textcrypt.Cipher // msg.aes_key: message text is sent encrypted as clients send it
+	keys [][32]byte        // sha256 of each API key
 
 	mu     sync.Mutex
 	g      *netloop.Group
@@ -111,7 +112,11 @@ func New(d daemons.Deps) (daemons.Service, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{d: d, log: lg, cfg: d.Config.HTTPMsg, aes: d.Config.Msg.AESKey, pending: map[uint32]chan proto.Message{}}
+	text, err := textcrypt.New(d.Config.Msg.AESKey)
+	if err != nil {
+		return nil, fmt.Errorf("httpmsg: msg.aes_key: %w", err)
+	}
+	s := &Service{d: d, log: lg, cfg: d.Config.HTTPMsg, text: text, pending: map[uint32]chan proto.Message{}}
 	for _, k := range s.cfg.APIKeys {
 		s.keys = append(s.keys, sha256.Sum256([]byte(k)))
 	}

@@ -133,15 +133,21 @@ func TestResponseMatchesVector(t *testing.T) {
 }
 
 func TestEncryptMatchesClients(t *testing.T) {
-	// Round trip through the reference's decryption rule (§7.1).
-	key := config.Default().Msg.AESKey
+	// Round trip through the reference's decryption rule (§7.1), with the
+	// cipher New builds from msg.aes_key.
+	cfg := config.Default()
+	svc, err := New(daemons.Deps{Name: "httpmsg", Kind: config.HTTPMsg, Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := svc.(*Service).text
 	for _, plain := range []string{"a", "twelve bytes", "thirteen byte", "sixteen bytes!!!", "系统通知：维护"} {
-		enc, err := encryptText(key, plain)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := decryptForTest(t, key, string(enc)); got != plain {
+		if got := decryptForTest(t, cfg.Msg.AESKey, string(c.Encrypt([]byte(plain)))); got != plain {
 			t.Errorf("round trip %q → %q", plain, got)
 		}
+	}
+	cfg.Msg.AESKey = "short"
+	if _, err := New(daemons.Deps{Name: "httpmsg", Kind: config.HTTPMsg, Config: cfg}); err == nil {
+		t.Error("New accepted a 5-byte msg.aes_key")
 	}
 }
