@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -88,6 +89,11 @@ type Options struct {
 	// Logger receives the client's rare log lines (bad bodies, rate-limited).
 	// Default: discard.
 	Logger *slog.Logger
+	// TLS, when set, makes Dial speak TLS (a msg server's msg.tls_listen
+	// port); the handshake is bounded by Dial's context. With no ServerName
+	// and verification on, the host of Dial's address is verified.
+	// TeamTalk's own servers and the plain port speak no TLS: leave it nil.
+	TLS *tls.Config
 }
 
 func (o *Options) setDefaults() error {
@@ -216,6 +222,19 @@ func Dial(ctx context.Context, addr string, opt Options) (*Client, error) {
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("client: dial %s: %w", addr, err)
+	}
+	if opt.TLS != nil {
+		cfg := opt.TLS
+		if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+			cfg = cfg.Clone()
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("client: tls handshake with %s: %w", addr, err)
+		}
+		conn = tc
 	}
 	c, err := New(conn, opt)
 	if err != nil {
