@@ -2,6 +2,7 @@ package pb
 
 import (
 	"fmt"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -49,6 +50,8 @@ func CommandName(cmd uint16) string {
 	}
 	return c.Name
 }
+
+//go:generate go run ./internal/gencmdids -o cmdids.go
 
 // Commands returns every known command, in ascending id order. The slice is
 // new on each call.
@@ -263,4 +266,24 @@ func Lookup(cmd uint16) (Command, bool) {
 		return command(cmd, OtherCmdID(cmd).String(), ServiceID_SID_OTHER, (*IMFileServerIPRsp)(nil)), true
 	}
 	return Command{}, false
+}
+
+// CmdConstName returns the name of the uint16 constant of cmdids.go for the
+// command enum name ("CID_MSG_DATA": "CmdMsgData"), or an error for a name
+// that does not start with CID_.
+func CmdConstName(enum string) (string, error) {
+	rest, ok := strings.CutPrefix(enum, "CID_")
+	if !ok || rest == "" {
+		return "", fmt.Errorf("pb: command name %q does not start with CID_", enum)
+	}
+	var b strings.Builder
+	b.WriteString("Cmd")
+	for w := range strings.SplitSeq(rest, "_") {
+		if w == "" {
+			continue
+		}
+		b.WriteString(strings.ToUpper(w[:1]))
+		b.WriteString(strings.ToLower(w[1:]))
+	}
+	return b.String(), nil
 }
