@@ -475,7 +475,16 @@ func (s *Service) kickLocal(uid uint32, ct pb.ClientType, reason uint32, except 
 // and counts the deliveries.
 func (s *Service) deliver(f []byte, conns []*client, except netloop.ConnID) int {
 	_, _, _, _, _, _, g := s.pools()
-	if g == nil || f == nil {
+	if g == nil {
+		return 0
+	}
+	return deliverTo(g, f, conns, except)
+}
+
+// deliverTo writes the same frame bytes to every logged-in connection in
+// conns except one, and returns how many took it.
+func deliverTo(g *netloop.Group, f []byte, conns []*client, except netloop.ConnID) int {
+	if f == nil {
 		return 0
 	}
 	n := 0

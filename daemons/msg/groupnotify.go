@@ -23,6 +23,7 @@ func (s *Service) NotifyGroupChange(groupID uint32, add bool, cur, changed []uin
 		UserId: proto.Uint32(0), ChangeType: op.Enum(), GroupId: proto.Uint32(groupID),
 		CurUserIdList: cur, ChgUserIdList: changed,
 	})
+	s.gc.invalidate(groupID) // before anyone hears of the change
 	routed = s.toRoute(n)
 	told := make(map[uint32]bool, len(cur)+len(changed))
 	for _, ids := range [][]uint32{cur, changed} {

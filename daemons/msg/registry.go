@@ -143,6 +143,18 @@ func (r *registry) userConns(uid uint32) []*client {
 	return append([]*client(nil), u.conns...)
 }
 
+// appendUserConns appends uid's connections to dst (a caller's buffer, so
+// the fan-out allocates nothing per member).
+func (r *registry) appendUserConns(dst []*client, uid uint32) []*client {
+	s := &r.users[uid%shards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.m[uid]; u != nil {
+		dst = append(dst, u.conns...)
+	}
+	return dst
+}
+
 // setPCOnline records route's PC presence flag for a local user and
 // reports whether the user is local.
 func (r *registry) setPCOnline(uid uint32, on bool) bool {
@@ -182,7 +194,8 @@ func (r *registry) pcOnline(uid uint32) bool {
 
 // mobileOnline reports whether uid has a logged-in mobile connection here.
 func (r *registry) mobileOnline(uid uint32) bool {
-	for _, c := range r.userConns(uid) {
+	var buf [4]*client
+	for _, c := range r.appendUserConns(buf[:0], uid) {
 		if _, ct, ok := c.session(); ok && mobile(ct) {
 			return true
 		}

@@ -1,8 +1,10 @@
 package msg
 
 import (
+	"slices"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"teamtalk/daemons/internal/attach"
@@ -62,6 +64,9 @@ func (s *Service) onDBFrame(l *link.Link, f []byte) {
 			s.onGroupFanout(m.(*pb.IMGroupInfoListRsp), d)
 			return
 		}
+		for _, gi := range m.(*pb.IMGroupInfoListRsp).GetGroupInfoList() {
+			s.gc.seenVersion(gi.GetGroupId(), gi.GetVersion())
+		}
 		s.replyClient(h, m)
 	case cmdGetTokenRsp:
 		s.onDeviceTokens(m.(*pb.IMGetDeviceTokenRsp))
@@ -79,6 +84,9 @@ func (s *Service) onDBFrame(l *link.Link, f []byte) {
 	case cmdGroupChangeRsp:
 		q := m.(*pb.IMGroupChangeMemberRsp)
 		d, _ := decodeAttach(q)
+		if q.GetResultCode() == 0 {
+			s.gc.invalidate(q.GetGroupId()) // before anyone hears of the change
+		}
 		if s.replyClient(h, m) && q.GetResultCode() == 0 {
 			n := frame(wire.NewHeader(cmdGroupChangeNtf, 0), &pb.IMGroupChangeMemberNotify{
 				UserId: q.UserId, ChangeType: q.ChangeType, GroupId: q.GroupId,
@@ -161,6 +169,7 @@ func (s *Service) onValidate(m *pb.IMValidateRsp) {
 	cl.nick = m.GetUserInfo().GetUserNickName()
 	ct, st, tmr := cl.ctype, cl.status, cl.loginTmr
 	cl.loginTmr = 0
+	s.gc.loggedIn()        // the user may be a member of a cached group that changed while it was away
 	s.reg.addUser(uid, cl) // under cl.mu: OnClose removes under it too
 	cl.mu.Unlock()
 	if tmr != 0 {
@@ -217,7 +226,7 @@ func (s *Service) onStored(h wire.Header, raw []byte, m *pb.IMMsgData) {
 	}
 	s.toRoute(raw) // unchanged, attach inside (§4.3)
 	if group {
-		s.requestGroupFanout(m, d.Handle)
+		s.groupFanout(m, d.Handle)
 		return
 	}
 	s.deliverSingle(m, sender)
@@ -245,13 +254,33 @@ func (s *Service) deliverSingle(m *pb.IMMsgData, except netloop.ConnID) {
 	s.c.delivered.Add(uint64(n))
 }
 
+// groupFanout delivers a stored group message to the local members: from
+// the member cache when it holds the group (no db round trip), else after
+// asking db for the members (§4.4 step 3), which fills the cache. A sender
+// the cached list does not know also goes to db (it may just have joined).
+func (s *Service) groupFanout(m *pb.IMMsgData, handle uint32) {
+	if members, ok := s.gc.get(m.GetToSessionId()); ok && slices.Contains(members, m.GetFromUserId()) {
+		s.fanout(m, members, handle)
+		return
+	}
+	s.requestGroupFanout(m, handle)
+}
+
+// ticketField is the protobuf field number, unknown to IMMsgData, under
+// which requestGroupFanout appends the member cache's ticket to the message
+// it parks in the attach data; only this server reads it back.
+const ticketField = 1000
+
 // requestGroupFanout asks db for the group's members with the message in a
-// type-3 attach (§4.4 step 3).
+// type-3 attach (§4.4 step 3); the message carries the member cache's
+// ticket, so the reply fills the cache only if nothing changed meanwhile.
 func (s *Service) requestGroupFanout(m *pb.IMMsgData, handle uint32) {
 	body, err := wire.MarshalBody(m)
 	if err != nil {
 		return
 	}
+	body = protowire.AppendTag(body, ticketField, protowire.VarintType)
+	body = protowire.AppendVarint(body, s.gc.ticket())
 	zero := uint32(0)
 	q := &pb.IMGroupInfoListReq{
 		UserId:           m.FromUserId,
@@ -261,38 +290,94 @@ func (s *Service) requestGroupFanout(m *pb.IMMsgData, handle uint32) {
 	s.sendDB(s.dbPinned(sessionKey(true, 0, m.GetToSessionId())), frame(wire.NewHeader(cmdGroupInfoReq, 0), q))
 }
 
-// onGroupFanout delivers a group message to the local connections of every
-// member except the sending connection (§4.4 step 5).
+// takeTicket returns the cache ticket requestGroupFanout appended to m (the
+// last one, should a client have sent the field too) and drops m's unknown
+// fields.
+func takeTicket(m *pb.IMMsgData) (uint64, bool) {
+	b := m.ProtoReflect().GetUnknown()
+	var t uint64
+	found := false
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			break
+		}
+		b = b[n:]
+		if num == ticketField && typ == protowire.VarintType {
+			v, k := protowire.ConsumeVarint(b)
+			if k < 0 {
+				break
+			}
+			t, found = v, true
+			b = b[k:]
+			continue
+		}
+		k := protowire.ConsumeFieldValue(num, typ, b)
+		if k < 0 {
+			break
+		}
+		b = b[k:]
+	}
+	m.ProtoReflect().SetUnknown(nil)
+	return t, found
+}
+
+// onGroupFanout caches the members db sent and delivers the group message
+// parked in the attach data (§4.4 step 5).
 func (s *Service) onGroupFanout(r *pb.IMGroupInfoListRsp, d attach.Data) {
 	var m pb.IMMsgData
 	if err := wire.Unmarshal(d.PDU, &m); err != nil {
 		s.badBody("dbproxy-attach", cmdMsgData, err)
 		return
 	}
+	ticket, hasTicket := takeTicket(&m)
 	var members []uint32
 	for _, gi := range r.GetGroupInfoList() {
 		if gi.GetGroupId() == m.GetToSessionId() {
 			members = gi.GetGroupMemberList()
+			if hasTicket {
+				s.gc.fill(gi.GetGroupId(), gi.GetVersion(), members, ticket)
+			}
 		}
 	}
-	in := false
-	for _, id := range members {
-		in = in || id == m.GetFromUserId()
-	}
-	if !in {
+	if !slices.Contains(members, m.GetFromUserId()) {
 		s.c.dropped.Add(1)
 		return
 	}
+	s.fanout(&m, members, d.Handle)
+}
+
+// fanout writes a group message, encoded once without its attach data, to
+// the local connections of every member except the sending connection
+// (§4.4 step 5); the origin server (handle not 0) then starts the push
+// round for the members not connected here by phone.
+func (s *Service) fanout(m *pb.IMMsgData, members []uint32, handle uint32) {
+	_, _, _, _, _, _, g := s.pools()
+	if g == nil {
+		return
+	}
+	att := m.AttachData
 	m.AttachData = nil
-	f := frame(wire.NewHeader(cmdMsgData, 0), &m)
+	f := frame(wire.NewHeader(cmdMsgData, 0), m)
+	except := netloop.ConnID(handle)
+	var buf [4]*client
 	n := 0
 	for _, id := range members {
-		n += s.deliver(f, s.reg.userConns(id), netloop.ConnID(d.Handle))
+		n += deliverTo(g, f, s.reg.appendUserConns(buf[:0], id), except)
 	}
 	s.c.delivered.Add(uint64(n))
-	if d.Handle != 0 { // only the origin server runs the push round (fixes §10.2 duplicates)
-		s.groupPushRound(m.GetToSessionId(), members, &m)
+	if handle != 0 && s.pushEnabled() { // only the origin server runs the push round (fixes §10.2 duplicates)
+		var targets []uint32
+		for _, id := range members {
+			if id != m.GetFromUserId() && !s.reg.mobileOnline(id) {
+				targets = append(targets, id)
+			}
+		}
+		if len(targets) > 0 {
+			s.groupPushRound(m.GetToSessionId(), targets, m)
+		}
 	}
+	m.AttachData = att
 }
 
 // onRouteMaster marks a route link master (§5.3).
@@ -303,6 +388,7 @@ func (s *Service) onRouteMaster(l *link.Link) {
 
 // onRouteConfirmed sends the full list of local logged-in connections.
 func (s *Service) onRouteConfirmed(l *link.Link) {
+	s.gc.clear() // change notifies may have been missed while it was down
 	var list []*pb.ServerUserStat
 	for _, c := range s.reg.all() {
 		c.mu.Lock()
@@ -338,7 +424,7 @@ func (s *Service) onRouteFrame(l *link.Link, f []byte) {
 	case cmdMsgData:
 		q := m.(*pb.IMMsgData)
 		if isGroupMsg(q.GetMsgType()) {
-			s.requestGroupFanout(q, 0)
+			s.groupFanout(q, 0)
 			return
 		}
 		s.deliverSingle(q, 0)
@@ -380,6 +466,7 @@ func (s *Service) onRouteFrame(l *link.Link, f []byte) {
 		s.deliver(frame(wire.NewHeader(cmdSignInfoNtf, 0), m), s.reg.all(), 0)
 	case cmdGroupChangeNtf:
 		q := m.(*pb.IMGroupChangeMemberNotify)
+		s.gc.invalidate(q.GetGroupId()) // before the members hear of the change
 		n := frame(wire.NewHeader(cmdGroupChangeNtf, 0), q)
 		for _, ids := range [][]uint32{q.CurUserIdList, q.ChgUserIdList} {
 			for _, id := range ids {

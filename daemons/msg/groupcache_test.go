@@ -1,0 +1,118 @@
+package msg
+
+import (
+	"slices"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"teamtalk/wire"
+	"teamtalk/wire/pb"
+)
+
+func TestGroupCache(t *testing.T) {
+	members := []uint32{1, 2, 3}
+	tests := []struct {
+		name string
+		run  func(c *groupCache) // the events between taking a ticket and the reply
+		// before the ticket is taken
+		pre  func(c *groupCache)
+		want bool // the reply fills the cache and get returns it
+	}{
+		{name: "plain fill", want: true},
+		{name: "change notify while in flight", run: func(c *groupCache) { c.invalidate(7) }},
+		{name: "change notify of another group", run: func(c *groupCache) { c.invalidate(8) }, want: true},
+		{name: "change notify before the request", pre: func(c *groupCache) { c.invalidate(7) }, want: true},
+		{name: "login while in flight", run: func(c *groupCache) { c.loggedIn() }},
+		{name: "login before the request", pre: func(c *groupCache) { c.loggedIn() }, want: true},
+		{name: "route came back while in flight", run: func(c *groupCache) { c.clear() }},
+		{name: "sweep while in flight after a notify", pre: func(c *groupCache) { c.invalidate(7) }, run: func(c *groupCache) { c.invalidate(7); c.sweep() }},
+		{name: "sweep while in flight", run: func(c *groupCache) { c.sweep() }, want: true},
+		{name: "sweep before the request", pre: func(c *groupCache) { c.invalidate(7); c.sweep() }, want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newGroupCache()
+			if tt.pre != nil {
+				tt.pre(c)
+			}
+			tk := c.ticket()
+			if tt.run != nil {
+				tt.run(c)
+			}
+			c.fill(7, 3, members, tk)
+			got, ok := c.get(7)
+			if ok != tt.want || (ok && !slices.Equal(got, members)) {
+				t.Fatalf("get = %v, %v; want ok=%v", got, ok, tt.want)
+			}
+		})
+	}
+}
+
+func TestGroupCacheUse(t *testing.T) {
+	tests := []struct {
+		name  string
+		after func(c *groupCache) // events after a good fill
+		want  bool
+	}{
+		{name: "fresh", want: true},
+		{name: "invalidated", after: func(c *groupCache) { c.invalidate(7) }},
+		{name: "local login after the fill", after: func(c *groupCache) { c.loggedIn() }},
+		{name: "newer version seen", after: func(c *groupCache) { c.seenVersion(7, 4) }},
+		{name: "same version seen", after: func(c *groupCache) { c.seenVersion(7, 3) }, want: true},
+		{name: "cleared", after: func(c *groupCache) { c.clear() }},
+		{name: "swept while fresh", after: func(c *groupCache) { c.sweep() }, want: true},
+		{name: "older version refused", after: func(c *groupCache) { c.fill(7, 2, []uint32{9}, c.ticket()) }, want: true},
+		{name: "expired", after: func(c *groupCache) { c.epoch = c.epoch.Add(-groupCacheTTL) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newGroupCache()
+			c.fill(7, 3, []uint32{1, 2, 3}, c.ticket())
+			if tt.after != nil {
+				tt.after(c)
+			}
+			got, ok := c.get(7)
+			if ok != tt.want || (ok && !slices.Equal(got, []uint32{1, 2, 3})) {
+				t.Fatalf("get = %v, %v; want ok=%v with the first fill", got, ok, tt.want)
+			}
+		})
+	}
+}
+
+func TestTakeTicket(t *testing.T) {
+	body, err := wire.MarshalBody(&pb.IMMsgData{
+		FromUserId: new(uint32(5)), ToSessionId: new(uint32(7)), MsgId: new(uint32(1)), CreateTime: new(uint32(1)),
+		MsgType: pb.MsgType_MSG_TYPE_GROUP_TEXT.Enum(), MsgData: []byte("hi"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := protowire.AppendVarint(protowire.AppendTag(slices.Clone(body), ticketField, protowire.VarintType), 1)
+	tests := []struct {
+		name string
+		body []byte
+		want uint64
+		ok   bool
+	}{
+		{"none", body, 0, false},
+		{"ours", protowire.AppendVarint(protowire.AppendTag(slices.Clone(body), ticketField, protowire.VarintType), 42), 42, true},
+		{"client's then ours", protowire.AppendVarint(protowire.AppendTag(forged, ticketField, protowire.VarintType), 43), 43, true},
+		{"other unknown field", protowire.AppendBytes(protowire.AppendTag(slices.Clone(body), 999, protowire.BytesType), []byte("x")), 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m pb.IMMsgData
+			if err := wire.Unmarshal(tt.body, &m); err != nil {
+				t.Fatal(err)
+			}
+			got, ok := takeTicket(&m)
+			if got != tt.want || ok != tt.ok {
+				t.Fatalf("takeTicket = %d, %v; want %d, %v", got, ok, tt.want, tt.ok)
+			}
+			if len(m.ProtoReflect().GetUnknown()) != 0 || string(m.GetMsgData()) != "hi" {
+				t.Fatalf("message after takeTicket: %v", &m)
+			}
+		})
+	}
+}
