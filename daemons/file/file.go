@@ -49,20 +49,6 @@ import (
 	"teamtalk/wire/pb"
 )
 
-// Command ids file_server handles or sends.
-const (
-	cmdHeartbeat   = uint16(pb.OtherCmdID_CID_OTHER_HEARTBEAT)
-	cmdIPReq       = uint16(pb.OtherCmdID_CID_OTHER_FILE_SERVER_IP_REQ)
-	cmdIPRsp       = uint16(pb.OtherCmdID_CID_OTHER_FILE_SERVER_IP_RSP)
-	cmdTransferReq = uint16(pb.OtherCmdID_CID_OTHER_FILE_TRANSFER_REQ)
-	cmdTransferRsp = uint16(pb.OtherCmdID_CID_OTHER_FILE_TRANSFER_RSP)
-	cmdLoginReq    = uint16(pb.FileCmdID_CID_FILE_LOGIN_REQ)
-	cmdLoginRsp    = uint16(pb.FileCmdID_CID_FILE_LOGIN_RES)
-	cmdState       = uint16(pb.FileCmdID_CID_FILE_STATE)
-	cmdPullReq     = uint16(pb.FileCmdID_CID_FILE_PULL_DATA_REQ)
-	cmdPullRsp     = uint16(pb.FileCmdID_CID_FILE_PULL_DATA_RSP)
-)
-
 // loginWait is how long a client connection may stay without a task login.
 const loginWait = 15 * time.Second
 
@@ -365,10 +351,10 @@ func (h msgHandler) OnFrame(c *netloop.Conn, frame []byte) {
 	s := h.s
 	hdr := wire.ParseHeader(frame)
 	switch hdr.CommandID {
-	case cmdHeartbeat:
+	case pb.CmdOtherHeartbeat:
 		echo(c, frame)
 		return
-	case cmdIPReq, cmdTransferReq:
+	case pb.CmdOtherFileServerIpReq, pb.CmdOtherFileTransferReq:
 	default:
 		s.c.unexpected.Add(1)
 		s.bad(c.ID(), hdr.CommandID, "unexpected command on the msg port", nil)
@@ -386,9 +372,9 @@ func (h msgHandler) OnFrame(c *netloop.Conn, frame []byte) {
 		if p := s.ips.Load(); p != nil {
 			ips = *p
 		}
-		_ = c.Write(s.encode(hdr.Reply(cmdIPRsp), &pb.IMFileServerIPRsp{IpAddrList: ips}))
+		_ = c.Write(s.encode(hdr.Reply(pb.CmdOtherFileServerIpRsp), &pb.IMFileServerIPRsp{IpAddrList: ips}))
 	case *pb.IMFileTransferReq:
-		_ = c.Write(s.encode(hdr.Reply(cmdTransferRsp), s.createTask(m)))
+		_ = c.Write(s.encode(hdr.Reply(pb.CmdOtherFileTransferRsp), s.createTask(m)))
 	}
 }
 
@@ -465,10 +451,10 @@ func (h clientHandler) OnFrame(c *netloop.Conn, frame []byte) {
 	cc, _ := c.Context().(*cconn)
 	hdr := wire.ParseHeader(frame)
 	switch hdr.CommandID {
-	case cmdHeartbeat:
+	case pb.CmdOtherHeartbeat:
 		echo(c, frame)
 		return
-	case cmdLoginReq, cmdPullReq, cmdPullRsp, cmdState:
+	case pb.CmdFileLoginReq, pb.CmdFilePullDataReq, pb.CmdFilePullDataRsp, pb.CmdFileState:
 	default:
 		s.c.unexpected.Add(1)
 		s.bad(c.ID(), hdr.CommandID, "unexpected command on the client port", nil)
@@ -528,7 +514,7 @@ func (s *Service) login(c *netloop.Conn, cc *cconn, hdr wire.Header, m *pb.IMFil
 		} else {
 			s.c.loginsRefused.Add(1)
 		}
-		_ = c.Write(s.encode(hdr.Reply(cmdLoginRsp), &pb.IMFileLoginRsp{ResultCode: &code, TaskId: &id}))
+		_ = c.Write(s.encode(hdr.Reply(pb.CmdFileLoginRes), &pb.IMFileLoginRsp{ResultCode: &code, TaskId: &id}))
 		if !ok {
 			c.Close()
 		}
@@ -596,7 +582,7 @@ func (s *Service) login(c *netloop.Conn, cc *cconn, hdr wire.Header, m *pb.IMFil
 		reply(true)
 		if ready {
 			st := pb.ClientFileState_CLIENT_FILE_PEER_READY
-			s.write(receiver, s.encode(wire.NewHeader(cmdState, 0), &pb.IMFileState{State: &st, TaskId: &id, UserId: &from}))
+			s.write(receiver, s.encode(wire.NewHeader(pb.CmdFileState, 0), &pb.IMFileState{State: &st, TaskId: &id, UserId: &from}))
 		}
 		return
 	}
@@ -753,7 +739,7 @@ func (s *Service) uploadNext(id netloop.ConnID, cc *cconn, uid uint32) {
 	if !up.Complete() {
 		off, n := up.Next()
 		mode := pb.TransferFileType_FILE_TYPE_OFFLINE
-		s.write(id, s.encode(wire.NewHeader(cmdPullReq, 0), &pb.IMFilePullDataReq{
+		s.write(id, s.encode(wire.NewHeader(pb.CmdFilePullDataReq, 0), &pb.IMFilePullDataReq{
 			TaskId: &tid, UserId: &uid, TransMode: &mode, Offset: &off, DataSize: &n}))
 		return
 	}
@@ -775,7 +761,7 @@ func (s *Service) uploadNext(id netloop.ConnID, cc *cconn, uid uint32) {
 	}
 	s.c.uploadsDone.Add(1)
 	st := pb.ClientFileState_CLIENT_FILE_DONE
-	s.write(id, s.encode(wire.NewHeader(cmdState, 0), &pb.IMFileState{State: &st, TaskId: &tid, UserId: &uid}))
+	s.write(id, s.encode(wire.NewHeader(pb.CmdFileState, 0), &pb.IMFileState{State: &st, TaskId: &tid, UserId: &uid}))
 	s.log.Info("file: offline file stored", "task", tid, "path", s.disk.Path(tid))
 }
 
@@ -799,13 +785,13 @@ func (s *Service) downloadFrame(c *netloop.Conn, cc *cconn, w *worker, uid uint3
 			return
 		}
 		zero := uint32(0)
-		s.write(id, s.encode(hdr.Reply(cmdPullRsp), &pb.IMFilePullDataRsp{
+		s.write(id, s.encode(hdr.Reply(pb.CmdFilePullDataRsp), &pb.IMFilePullDataRsp{
 			ResultCode: &zero, TaskId: &tid, UserId: &uid, Offset: &off, FileData: data}))
 		s.c.bytesDownloaded.Add(uint64(len(data)))
 		if dl.Complete() {
 			s.c.downloadsDone.Add(1)
 			st, from := pb.ClientFileState_CLIENT_FILE_DONE, dl.H.From
-			s.write(id, s.encode(wire.NewHeader(cmdState, 0), &pb.IMFileState{State: &st, TaskId: &tid, UserId: &from}))
+			s.write(id, s.encode(wire.NewHeader(pb.CmdFileState, 0), &pb.IMFileState{State: &st, TaskId: &tid, UserId: &from}))
 		}
 	}) {
 		s.log.Info("file: downloader pipelined too far: closed", "conn", id)

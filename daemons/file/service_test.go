@@ -120,10 +120,10 @@ func (r *raw) closed() {
 func transfer(t *testing.T, m *raw, seq uint16, from, to, size uint32, mode pb.TransferFileType) *pb.IMFileTransferRsp {
 	t.Helper()
 	att := []byte{0, 0, 0, 1, 0, 0, 0, 42, 0, 0, 0, 0}
-	m.send(cmdTransferReq, seq, &pb.IMFileTransferReq{FromUserId: &from, ToUserId: &to, FileName: proto.String("f.bin"),
+	m.send(pb.CmdOtherFileTransferReq, seq, &pb.IMFileTransferReq{FromUserId: &from, ToUserId: &to, FileName: proto.String("f.bin"),
 		FileSize: &size, TransMode: mode.Enum(), AttachData: att})
 	h, rsp := m.recv()
-	if h.CommandID != cmdTransferRsp || h.Seq != seq || !bytes.Equal(rsp.(*pb.IMFileTransferRsp).GetAttachData(), att) {
+	if h.CommandID != pb.CmdOtherFileTransferRsp || h.Seq != seq || !bytes.Equal(rsp.(*pb.IMFileTransferRsp).GetAttachData(), att) {
 		t.Fatalf("transfer reply %+v %v", h, rsp)
 	}
 	return rsp.(*pb.IMFileTransferRsp)
@@ -132,9 +132,9 @@ func transfer(t *testing.T, m *raw, seq uint16, from, to, size uint32, mode pb.T
 func fileLogin(t *testing.T, addr string, uid uint32, task string, role pb.ClientFileRole) (*raw, uint32) {
 	t.Helper()
 	c := dial(t, addr)
-	c.send(cmdLoginReq, 77, &pb.IMFileLoginReq{UserId: &uid, TaskId: &task, FileRole: role.Enum()})
+	c.send(pb.CmdFileLoginReq, 77, &pb.IMFileLoginReq{UserId: &uid, TaskId: &task, FileRole: role.Enum()})
 	h, m := c.recv()
-	if h.CommandID != cmdLoginRsp || h.Seq != 77 {
+	if h.CommandID != pb.CmdFileLoginRes || h.Seq != 77 {
 		t.Fatalf("login reply %+v %v", h, m)
 	}
 	return c, m.(*pb.IMFileLoginRsp).GetResultCode()
@@ -150,7 +150,7 @@ func TestMsgPort(t *testing.T) {
 	if _, err := io.ReadFull(m.c, got); err != nil || !bytes.Equal(got, hb) {
 		t.Fatalf("heartbeat echo %x, %v", got, err)
 	}
-	m.send(cmdIPReq, 3, &pb.IMFileServerIPReq{})
+	m.send(pb.CmdOtherFileServerIpReq, 3, &pb.IMFileServerIPReq{})
 	h, ips := m.recv()
 	list := ips.(*pb.IMFileServerIPRsp).GetIpAddrList()
 	_, port, _ := net.SplitHostPort(r.client)
@@ -192,20 +192,20 @@ func TestOnlineRelay(t *testing.T) {
 	if code != 0 {
 		t.Fatal("receiver refused")
 	}
-	if h, st := rcv.recv(); h.CommandID != cmdState || st.(*pb.IMFileState).GetState() != pb.ClientFileState_CLIENT_FILE_PEER_READY || st.(*pb.IMFileState).GetUserId() != 1 {
+	if h, st := rcv.recv(); h.CommandID != pb.CmdFileState || st.(*pb.IMFileState).GetState() != pb.ClientFileState_CLIENT_FILE_PEER_READY || st.(*pb.IMFileState).GetUserId() != 1 {
 		t.Fatalf("receiver got %v", st)
 	}
 	uid2, uid1 := uint32(2), uint32(1)
 	online := pb.TransferFileType_FILE_TYPE_ONLINE
 	for i, seq := range []uint16{501, 502} {
 		off, n := uint32(i*50), uint32(50)
-		rcv.send(cmdPullReq, seq, &pb.IMFilePullDataReq{TaskId: &task, UserId: &uid2, TransMode: &online, Offset: &off, DataSize: &n})
+		rcv.send(pb.CmdFilePullDataReq, seq, &pb.IMFilePullDataReq{TaskId: &task, UserId: &uid2, TransMode: &online, Offset: &off, DataSize: &n})
 	}
 	for range 2 {
 		h, q := snd.recv()
 		pq := q.(*pb.IMFilePullDataReq)
 		zero := uint32(0)
-		snd.send(cmdPullRsp, 9000+h.Seq, &pb.IMFilePullDataRsp{ResultCode: &zero, TaskId: &task, UserId: &uid1, Offset: pq.Offset,
+		snd.send(pb.CmdFilePullDataRsp, 9000+h.Seq, &pb.IMFilePullDataRsp{ResultCode: &zero, TaskId: &task, UserId: &uid1, Offset: pq.Offset,
 			FileData: bytes.Repeat([]byte{byte(pq.GetOffset())}, 50)})
 	}
 	for i, seq := range []uint16{501, 502} {
@@ -215,7 +215,7 @@ func TestOnlineRelay(t *testing.T) {
 		}
 	}
 	done := pb.ClientFileState_CLIENT_FILE_DONE
-	rcv.send(cmdState, 4, &pb.IMFileState{State: &done, TaskId: &task, UserId: &uid2})
+	rcv.send(pb.CmdFileState, 4, &pb.IMFileState{State: &done, TaskId: &task, UserId: &uid2})
 	if _, st := snd.recv(); st.(*pb.IMFileState).GetState() != done {
 		t.Fatalf("sender got %v", st)
 	}
@@ -246,7 +246,7 @@ func rawUpload(t *testing.T, r *running, task string, content []byte, bad bool) 
 		if m == nil {
 			return up
 		}
-		if h.CommandID == cmdState {
+		if h.CommandID == pb.CmdFileState {
 			if st := m.(*pb.IMFileState).GetState(); st != pb.ClientFileState_CLIENT_FILE_DONE {
 				t.Fatalf("upload ended with %v", st)
 			}
@@ -258,7 +258,7 @@ func rawUpload(t *testing.T, r *running, task string, content []byte, bad bool) 
 			data = data[1:]
 		}
 		zero, uid := uint32(0), uint32(1)
-		up.send(cmdPullRsp, h.Seq, &pb.IMFilePullDataRsp{ResultCode: &zero, TaskId: &task, UserId: &uid, Offset: q.Offset, FileData: data})
+		up.send(pb.CmdFilePullDataRsp, h.Seq, &pb.IMFilePullDataRsp{ResultCode: &zero, TaskId: &task, UserId: &uid, Offset: q.Offset, FileData: data})
 	}
 }
 
@@ -298,7 +298,7 @@ func TestOfflineStoreAndReload(t *testing.T) {
 	uid, mode := uint32(2), pb.TransferFileType_FILE_TYPE_OFFLINE
 	for off := uint32(0); off < uint32(len(content)); {
 		n := uint32(BlockSize)
-		dl.send(cmdPullReq, uint16(off/BlockSize+1), &pb.IMFilePullDataReq{TaskId: &task, UserId: &uid, TransMode: &mode, Offset: &off, DataSize: &n})
+		dl.send(pb.CmdFilePullDataReq, uint16(off/BlockSize+1), &pb.IMFilePullDataReq{TaskId: &task, UserId: &uid, TransMode: &mode, Offset: &off, DataSize: &n})
 		h, b := dl.recv()
 		rsp := b.(*pb.IMFilePullDataRsp)
 		if h.Seq != uint16(off/BlockSize+1) || rsp.GetOffset() != off {

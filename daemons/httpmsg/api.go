@@ -215,7 +215,7 @@ func (s *Service) createGroup(ctx context.Context, p *params) answer {
 	if p.err != nil || (typ != 1 && typ != 2) {
 		return answer{code: codeBadParam}
 	}
-	m, err := s.call(ctx, 0, cmdGroupCreateReq, func(a []byte) proto.Message {
+	m, err := s.call(ctx, 0, pb.CmdGroupCreateRequest, func(a []byte) proto.Message {
 		return &pb.IMGroupCreateReq{UserId: proto.Uint32(0), GroupType: pb.GroupType(typ).Enum(), GroupName: &name,
 			GroupAvatar: &avatar, MemberIdList: members, AttachData: a}
 	})
@@ -241,7 +241,7 @@ func (s *Service) changeMembers(ctx context.Context, p *params) answer {
 		return answer{code: codeBadParam}
 	}
 	ct := pb.GroupModifyType(op)
-	m, err := s.call(ctx, gid, cmdGroupChangeReq, func(a []byte) proto.Message {
+	m, err := s.call(ctx, gid, pb.CmdGroupChangeMemberRequest, func(a []byte) proto.Message {
 		return &pb.IMGroupChangeMemberReq{UserId: proto.Uint32(0), ChangeType: ct.Enum(), GroupId: &gid, MemberIdList: ids, AttachData: a}
 	})
 	if err != nil {
@@ -251,7 +251,7 @@ func (s *Service) changeMembers(ctx context.Context, p *params) answer {
 	if !ok || rsp.GetResultCode() != 0 {
 		return answer{code: codeChangeFailed}
 	}
-	if err := s.toRoute(cmdGroupChangeNtf, &pb.IMGroupChangeMemberNotify{
+	if err := s.toRoute(pb.CmdGroupChangeMemberNotify, &pb.IMGroupChangeMemberNotify{
 		UserId: proto.Uint32(0), ChangeType: ct.Enum(), GroupId: &gid,
 		CurUserIdList: rsp.GetCurUserIdList(), ChgUserIdList: rsp.GetChgUserIdList(),
 	}); err != nil {
@@ -277,7 +277,7 @@ func (s *Service) sendMessage(ctx context.Context, p *params) answer {
 	if group {
 		// db drops a group message from a non-member without a reply:
 		// check membership first.
-		m, err := s.call(ctx, to, cmdGroupInfoReq, func(a []byte) proto.Message {
+		m, err := s.call(ctx, to, pb.CmdGroupInfoRequest, func(a []byte) proto.Message {
 			return &pb.IMGroupInfoListReq{UserId: &from, GroupVersionList: []*pb.GroupVersionInfo{{GroupId: &to, Version: proto.Uint32(0)}}, AttachData: a}
 		})
 		if err != nil {
@@ -300,7 +300,7 @@ func (s *Service) sendMessage(ctx context.Context, p *params) answer {
 		typ = pb.MsgType_MSG_TYPE_GROUP_TEXT
 	}
 	now := uint32(time.Now().Unix())
-	m, err := s.call(ctx, to, cmdMsgData, func(a []byte) proto.Message {
+	m, err := s.call(ctx, to, pb.CmdMsgData, func(a []byte) proto.Message {
 		return &pb.IMMsgData{FromUserId: &from, ToSessionId: &to, MsgId: proto.Uint32(0), CreateTime: &now,
 			MsgType: typ.Enum(), MsgData: enc, AttachData: a}
 	})
@@ -312,7 +312,7 @@ func (s *Service) sendMessage(ctx context.Context, p *params) answer {
 		return answer{code: codeForbidden}
 	}
 	stored.AttachData = nil
-	if err := s.toRoute(cmdMsgData, stored); err != nil {
+	if err := s.toRoute(pb.CmdMsgData, stored); err != nil {
 		// Stored: clients see it in history and unread counts.
 		s.log.Warn("httpmsg: message stored but not relayed", "to", to, "err", err)
 	}

@@ -60,17 +60,8 @@ import (
 	"teamtalk/wire/textcrypt"
 )
 
-// Command ids httpmsg sends and receives.
+// The HTTP API's request body limit and shutdown bound.
 const (
-	cmdRoleSet         = uint16(pb.OtherCmdID_CID_OTHER_ROLE_SET)
-	cmdGroupCreateReq  = uint16(pb.GroupCmdID_CID_GROUP_CREATE_REQUEST)
-	cmdGroupCreateRsp  = uint16(pb.GroupCmdID_CID_GROUP_CREATE_RESPONSE)
-	cmdGroupChangeReq  = uint16(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_REQUEST)
-	cmdGroupChangeRsp  = uint16(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_RESPONSE)
-	cmdGroupChangeNtf  = uint16(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_NOTIFY)
-	cmdGroupInfoReq    = uint16(pb.GroupCmdID_CID_GROUP_INFO_REQUEST)
-	cmdGroupInfoRsp    = uint16(pb.GroupCmdID_CID_GROUP_INFO_RESPONSE)
-	cmdMsgData         = uint16(pb.MessageCmdID_CID_MSG_DATA)
 	maxBody            = 64 << 10
 	shutdownHTTPTimout = 5 * time.Second
 )
@@ -154,7 +145,7 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 	db := mk(config.DBProxy, s.cfg.DBProxy, max(s.cfg.DBProxyConns, 1), link.Callbacks{Frame: s.onDBFrame})
 	route := mk(config.Route, s.cfg.Route, 1, link.Callbacks{
 		Master: func(l *link.Link) {
-			if f, err := wire.Marshal(wire.NewHeader(cmdRoleSet, 0), &pb.IMRoleSet{Master: proto.Uint32(1)}); err == nil {
+			if f, err := wire.Marshal(wire.NewHeader(pb.CmdOtherRoleSet, 0), &pb.IMRoleSet{Master: proto.Uint32(1)}); err == nil {
 				_ = l.Send(f)
 			}
 		},
@@ -218,7 +209,7 @@ type attachData interface {
 func (s *Service) onDBFrame(_ *link.Link, f []byte) {
 	h := wire.ParseHeader(f)
 	switch h.CommandID {
-	case cmdGroupCreateRsp, cmdGroupChangeRsp, cmdGroupInfoRsp, cmdMsgData:
+	case pb.CmdGroupCreateResponse, pb.CmdGroupChangeMemberResponse, pb.CmdGroupInfoResponse, pb.CmdMsgData:
 	default:
 		s.c.badDBFrames.Add(1)
 		return

@@ -32,15 +32,6 @@ import (
 	"teamtalk/wire/pb"
 )
 
-// Command ids login handles.
-const (
-	cmdHeartbeat   = uint16(pb.OtherCmdID_CID_OTHER_HEARTBEAT)
-	cmdMsgServInfo = uint16(pb.OtherCmdID_CID_OTHER_MSG_SERV_INFO)
-	cmdUserCnt     = uint16(pb.OtherCmdID_CID_OTHER_USER_CNT_UPDATE)
-	cmdMsgServReq  = uint16(pb.LoginCmdID_CID_LOGIN_REQ_MSGSERVER)
-	cmdMsgServRsp  = uint16(pb.LoginCmdID_CID_LOGIN_RES_MSGSERVER)
-)
-
 // Service is a running login server. Create it with New.
 type Service struct {
 	d   daemons.Deps
@@ -185,9 +176,9 @@ func (h msgServHandler) OnFrame(c *netloop.Conn, frame []byte) {
 	cmd := wire.ParseHeader(frame).CommandID
 	s.reg.Heard(c.ID())
 	switch cmd {
-	case cmdHeartbeat:
+	case pb.CmdOtherHeartbeat:
 		return
-	case cmdMsgServInfo, cmdUserCnt:
+	case pb.CmdOtherMsgServInfo, pb.CmdOtherUserCntUpdate:
 	default:
 		s.unknown.Add(1)
 		s.bad(c, cmd, "unexpected command", nil)
@@ -222,10 +213,10 @@ func (h clientHandler) OnFrame(c *netloop.Conn, frame []byte) {
 	s := h.s
 	hdr := wire.ParseHeader(frame)
 	switch hdr.CommandID {
-	case cmdHeartbeat:
+	case pb.CmdOtherHeartbeat:
 		_ = c.Write(frame) // clients' heartbeats are echoed
 		return
-	case cmdMsgServReq:
+	case pb.CmdLoginReqMsgserver:
 	default:
 		s.unknown.Add(1)
 		s.bad(c, hdr.CommandID, "unexpected command on client port", nil)
@@ -242,7 +233,7 @@ func (h clientHandler) OnFrame(c *netloop.Conn, frame []byte) {
 		rsp.ResultCode = pb.ResultType_REFUSE_REASON_NONE.Enum()
 		rsp.PriorIp, rsp.BackipIp, rsp.Port = proto.String(ms.IP1), proto.String(ms.IP2), proto.Uint32(ms.Port)
 	}
-	f, err := wire.Marshal(hdr.Reply(cmdMsgServRsp), rsp)
+	f, err := wire.Marshal(hdr.Reply(pb.CmdLoginResMsgserver), rsp)
 	if err != nil {
 		s.log.Error("login: encode IMMsgServRsp", "err", err)
 		c.Close()

@@ -108,7 +108,7 @@ func (m *fakeMsg) sendRaw(f []byte) {
 
 func (m *fakeMsg) register(ip1, ip2 string, port, cur, max uint32) {
 	m.t.Helper()
-	f, err := wire.Marshal(wire.NewHeader(cmdMsgServInfo, 0), &pb.IMMsgServInfo{
+	f, err := wire.Marshal(wire.NewHeader(pb.CmdOtherMsgServInfo, 0), &pb.IMMsgServInfo{
 		Ip1: proto.String(ip1), Ip2: proto.String(ip2), Port: proto.Uint32(port),
 		MaxConnCnt: proto.Uint32(max), CurConnCnt: proto.Uint32(cur), HostName: proto.String("host-" + ip1)})
 	if err != nil {
@@ -119,7 +119,7 @@ func (m *fakeMsg) register(ip1, ip2 string, port, cur, max uint32) {
 
 func (m *fakeMsg) count(action uint32) {
 	m.t.Helper()
-	f, err := wire.Marshal(wire.NewHeader(cmdUserCnt, 0), &pb.IMUserCntUpdate{UserAction: proto.Uint32(action), UserId: proto.Uint32(1)})
+	f, err := wire.Marshal(wire.NewHeader(pb.CmdOtherUserCntUpdate, 0), &pb.IMUserCntUpdate{UserAction: proto.Uint32(action), UserId: proto.Uint32(1)})
 	if err != nil {
 		m.t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestHTTPGolden(t *testing.T) {
 	r := startLogin(t)
 	m := dialMsg(t, r.msg)
 	body, _ := hex.DecodeString("0a093132372e302e302e3112093132372e302e302e3118c03e20a08d0628003202766d")
-	m.sendRaw(wire.AppendFrame(nil, wire.NewHeader(cmdMsgServInfo, 0), body))
+	m.sendRaw(wire.AppendFrame(nil, wire.NewHeader(pb.CmdOtherMsgServInfo, 0), body))
 	waitFor(t, "registration", func() bool { return r.svc.reg.Len() == 1 })
 
 	for _, req := range []string{
@@ -285,7 +285,7 @@ func TestClientPort(t *testing.T) {
 		}
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(waitLong))
-		if _, err := c.Write(wire.AppendFrame(nil, wire.NewHeader(cmdMsgServReq, 77), nil)); err != nil {
+		if _, err := c.Write(wire.AppendFrame(nil, wire.NewHeader(pb.CmdLoginReqMsgserver, 77), nil)); err != nil {
 			t.Fatal(err)
 		}
 		all, err := io.ReadAll(c) // the server closes after answering
@@ -296,7 +296,7 @@ func TestClientPort(t *testing.T) {
 			t.Fatalf("short answer % x", all)
 		}
 		h := wire.ParseHeader(all)
-		if h.CommandID != cmdMsgServRsp || h.Seq != 77 || int(h.Length) != len(all) {
+		if h.CommandID != pb.CmdLoginResMsgserver || h.Seq != 77 || int(h.Length) != len(all) {
 			t.Fatalf("answer header %+v (%d bytes)", h, len(all))
 		}
 		var rsp pb.IMMsgServRsp
@@ -320,7 +320,7 @@ func TestClientPort(t *testing.T) {
 func TestBadFramesKeepTheLink(t *testing.T) {
 	r := startLogin(t)
 	m := dialMsg(t, r.msg)
-	m.sendRaw(wire.AppendFrame(nil, wire.NewHeader(cmdMsgServInfo, 0), []byte{0x0a, 0x01, 'x'})) // required fields missing
+	m.sendRaw(wire.AppendFrame(nil, wire.NewHeader(pb.CmdOtherMsgServInfo, 0), []byte{0x0a, 0x01, 'x'})) // required fields missing
 	m.sendRaw(wire.AppendFrame(nil, wire.NewHeader(0x0301, 0), nil))
 	m.register("10.0.0.9", "10.0.0.9", 8000, 0, 10)
 	waitFor(t, "registration after bad frames", func() bool { return r.svc.reg.Len() == 1 })
@@ -373,9 +373,9 @@ func TestLastHeard(t *testing.T) {
 		send        func()
 		movesUpdate bool
 	}{
-		{"heartbeat", func() { m.sendRaw(wire.AppendFrame(nil, wire.NewHeader(cmdHeartbeat, 0), nil)) }, false},
+		{"heartbeat", func() { m.sendRaw(wire.AppendFrame(nil, wire.NewHeader(pb.CmdOtherHeartbeat, 0), nil)) }, false},
 		{"user count", func() { m.count(1) }, true},
-		{"another heartbeat", func() { m.sendRaw(wire.AppendFrame(nil, wire.NewHeader(cmdHeartbeat, 0), nil)) }, false},
+		{"another heartbeat", func() { m.sendRaw(wire.AppendFrame(nil, wire.NewHeader(pb.CmdOtherHeartbeat, 0), nil)) }, false},
 		{"re-registration", func() { m.register("10.0.0.5", "10.0.0.5", 8000, 1, 10) }, true},
 	}
 	for _, st := range steps {

@@ -45,13 +45,6 @@ import (
 	"teamtalk/wire/pb"
 )
 
-// Command ids push handles.
-const (
-	cmdHeartbeat = uint16(pb.OtherCmdID_CID_OTHER_HEARTBEAT)
-	cmdPushReq   = uint16(pb.OtherCmdID_CID_OTHER_PUSH_TO_USER_REQ)
-	cmdPushRsp   = uint16(pb.OtherCmdID_CID_OTHER_PUSH_TO_USER_RSP)
-)
-
 // queueLen bounds the tokens waiting for a worker; past it, tokens fail at
 // once (result 1) rather than block the loop.
 const queueLen = 10000
@@ -259,10 +252,10 @@ func (h handler) OnFrame(c *netloop.Conn, frame []byte) {
 	s := h.s
 	hdr := wire.ParseHeader(frame)
 	switch hdr.CommandID {
-	case cmdHeartbeat:
+	case pb.CmdOtherHeartbeat:
 		_ = c.Write(frame) // echoed byte for byte (§4.16)
 		return
-	case cmdPushReq:
+	case pb.CmdOtherPushToUserReq:
 	default:
 		s.c.unknown.Add(1)
 		s.badLog("push: unexpected command, closing the link", "conn", c.ID(), "cmd", fmt.Sprintf("0x%04x", hdr.CommandID))
@@ -329,7 +322,7 @@ func (s *Service) finish(r *request, i int, ok bool) {
 
 // reply sends IMPushToUserRsp on the link the request came from.
 func (s *Service) reply(r *request) {
-	f, err := wire.Marshal(r.hdr.Reply(cmdPushRsp), &pb.IMPushToUserRsp{PushResultList: r.results})
+	f, err := wire.Marshal(r.hdr.Reply(pb.CmdOtherPushToUserRsp), &pb.IMPushToUserRsp{PushResultList: r.results})
 	if err != nil {
 		s.log.Error("push: encode reply", "err", err)
 		return

@@ -360,7 +360,7 @@ func (l *msgLink) next(withHB bool) ([]byte, error) {
 			return nil, err
 		}
 		if f != nil {
-			if !withHB && wire.ParseHeader(f).CommandID == cmdHeartbeat {
+			if !withHB && wire.ParseHeader(f).CommandID == pb.CmdOtherHeartbeat {
 				continue
 			}
 			return append([]byte(nil), f...), nil
@@ -374,7 +374,7 @@ func (l *msgLink) next(withHB bool) ([]byte, error) {
 // push sends a request and returns the reply's header and results by token.
 func (l *msgLink) push(seq uint16, req *pb.IMPushToUserReq) (wire.Header, map[string]uint32) {
 	l.t.Helper()
-	f, err := wire.Marshal(wire.NewHeader(cmdPushReq, seq), req)
+	f, err := wire.Marshal(wire.NewHeader(pb.CmdOtherPushToUserReq, seq), req)
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -384,7 +384,7 @@ func (l *msgLink) push(seq uint16, req *pb.IMPushToUserReq) (wire.Header, map[st
 		l.t.Fatalf("reply: %v", err)
 	}
 	h := wire.ParseHeader(rf)
-	if h.CommandID != cmdPushRsp {
+	if h.CommandID != pb.CmdOtherPushToUserRsp {
 		l.t.Fatalf("reply command 0x%04x", h.CommandID)
 	}
 	var rsp pb.IMPushToUserRsp
@@ -573,8 +573,8 @@ func TestLinkRules(t *testing.T) {
 		frame  []byte
 		closed bool
 	}{
-		{"heartbeat echoed byte for byte", headerBytes(wire.Header{Length: 16, Version: 6, Flag: 3, ServiceID: 7, CommandID: cmdHeartbeat, Seq: 77, Reserved: 9}), false},
-		{"unknown command closes", mustFrame(t, wire.NewHeader(uint16(pb.OtherCmdID_CID_OTHER_ROLE_SET), 0), &pb.IMRoleSet{Master: proto.Uint32(1)}), true},
+		{"heartbeat echoed byte for byte", headerBytes(wire.Header{Length: 16, Version: 6, Flag: 3, ServiceID: 7, CommandID: pb.CmdOtherHeartbeat, Seq: 77, Reserved: 9}), false},
+		{"unknown command closes", mustFrame(t, wire.NewHeader(pb.CmdOtherRoleSet, 0), &pb.IMRoleSet{Master: proto.Uint32(1)}), true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

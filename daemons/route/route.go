@@ -45,26 +45,6 @@ import (
 	"teamtalk/wire/pb"
 )
 
-// Command ids route handles.
-const (
-	cmdHeartbeat       = uint16(pb.OtherCmdID_CID_OTHER_HEARTBEAT)
-	cmdRoleSet         = uint16(pb.OtherCmdID_CID_OTHER_ROLE_SET)
-	cmdOnlineUserInfo  = uint16(pb.OtherCmdID_CID_OTHER_ONLINE_USER_INFO)
-	cmdUserStatus      = uint16(pb.OtherCmdID_CID_OTHER_USER_STATUS_UPDATE)
-	cmdServerKick      = uint16(pb.OtherCmdID_CID_OTHER_SERVER_KICK_USER)
-	cmdPCLoginStatus   = uint16(pb.OtherCmdID_CID_OTHER_LOGIN_STATUS_NOTIFY)
-	cmdUsersStatReq    = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_USERS_STATUS_REQUEST)
-	cmdUsersStatRsp    = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_USERS_STATUS_RESPONSE)
-	cmdUserStatNotify  = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_STATUS_NOTIFY)
-	cmdRemoveSession   = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_REMOVE_SESSION_NOTIFY)
-	cmdSignInfoChanged = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_SIGN_INFO_CHANGED_NOTIFY)
-	cmdMsgData         = uint16(pb.MessageCmdID_CID_MSG_DATA)
-	cmdReadNotify      = uint16(pb.MessageCmdID_CID_MSG_READ_NOTIFY)
-	cmdGroupChange     = uint16(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_NOTIFY)
-	cmdFileNotify      = uint16(pb.FileCmdID_CID_FILE_NOTIFY)
-	cmdP2P             = uint16(pb.SwitchServiceCmdID_CID_SWITCH_P2P_CMD)
-)
-
 // Service is a running route server. Create it with New.
 type Service struct {
 	d     daemons.Deps
@@ -186,11 +166,11 @@ func (h handler) OnFrame(c *netloop.Conn, frame []byte) {
 	hdr := wire.ParseHeader(frame)
 	cmd := hdr.CommandID
 	switch cmd {
-	case cmdHeartbeat:
+	case pb.CmdOtherHeartbeat:
 		return
-	case cmdOnlineUserInfo, cmdUserStatus, cmdRoleSet, cmdUsersStatReq,
-		cmdMsgData, cmdP2P, cmdReadNotify, cmdServerKick, cmdGroupChange, cmdFileNotify, cmdRemoveSession,
-		cmdSignInfoChanged:
+	case pb.CmdOtherOnlineUserInfo, pb.CmdOtherUserStatusUpdate, pb.CmdOtherRoleSet, pb.CmdBuddyListUsersStatusRequest,
+		pb.CmdMsgData, pb.CmdSwitchP2pCmd, pb.CmdMsgReadNotify, pb.CmdOtherServerKickUser, pb.CmdGroupChangeMemberNotify, pb.CmdFileNotify, pb.CmdBuddyListRemoveSessionNotify,
+		pb.CmdBuddyListSignInfoChangedNotify:
 	default:
 		s.unknown.Add(1)
 		s.bad(c, cmd, "unexpected command", nil)
@@ -303,7 +283,7 @@ func (s *Service) usersStat(c *netloop.Conn, hdr wire.Header, req *pb.IMUsersSta
 		}
 		rsp.UserStatList = append(rsp.UserStatList, &pb.UserStat{UserId: proto.Uint32(uid), Status: st.Enum()})
 	}
-	f, err := wire.Marshal(hdr.Reply(cmdUsersStatRsp), rsp)
+	f, err := wire.Marshal(hdr.Reply(pb.CmdBuddyListUsersStatusResponse), rsp)
 	if err != nil {
 		s.log.Error("route: encode users-status reply", "err", err)
 		return
@@ -315,14 +295,14 @@ func (s *Service) usersStat(c *netloop.Conn, hdr wire.Header, req *pb.IMUsersSta
 func (s *Service) announce(n notice) {
 	var frames [][]byte
 	if n.loginStatus != nil {
-		f, err := wire.Marshal(wire.NewHeader(cmdPCLoginStatus, 0), &pb.IMServerPCLoginStatusNotify{
+		f, err := wire.Marshal(wire.NewHeader(pb.CmdOtherLoginStatusNotify, 0), &pb.IMServerPCLoginStatusNotify{
 			UserId: proto.Uint32(n.uid), LoginStatus: proto.Uint32(*n.loginStatus)})
 		if err == nil {
 			frames = append(frames, f)
 		}
 	}
 	if n.stat != nil {
-		f, err := wire.Marshal(wire.NewHeader(cmdUserStatNotify, 0), &pb.IMUserStatNotify{
+		f, err := wire.Marshal(wire.NewHeader(pb.CmdBuddyListStatusNotify, 0), &pb.IMUserStatNotify{
 			UserStat: &pb.UserStat{UserId: proto.Uint32(n.uid), Status: pb.UserStatType(*n.stat).Enum()}})
 		if err == nil {
 			frames = append(frames, f)

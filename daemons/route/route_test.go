@@ -100,7 +100,7 @@ func (l *msgLink) next() []byte {
 			l.t.Fatal(err)
 		}
 		if f != nil {
-			if wire.ParseHeader(f).CommandID == cmdHeartbeat {
+			if wire.ParseHeader(f).CommandID == pb.CmdOtherHeartbeat {
 				continue
 			}
 			return append([]byte(nil), f...)
@@ -143,8 +143,8 @@ func frameOf(t *testing.T, cmd uint16, body string) []byte {
 // a users-status round trip on each.
 func syncLinks(links ...*msgLink) {
 	for _, l := range links {
-		l.send(cmdUsersStatReq, 7, &pb.IMUsersStatReq{UserId: proto.Uint32(0)})
-		l.expect(cmdUsersStatRsp)
+		l.send(pb.CmdBuddyListUsersStatusRequest, 7, &pb.IMUsersStatReq{UserId: proto.Uint32(0)})
+		l.expect(pb.CmdBuddyListUsersStatusResponse)
 	}
 }
 
@@ -153,9 +153,9 @@ func syncLinks(links ...*msgLink) {
 func TestPresenceVector(t *testing.T) {
 	_, addr := startRoute(t)
 	a, b := dialLink(t, addr), dialLink(t, addr)
-	a.sendRaw(frameOf(t, cmdRoleSet, "0801"))
-	b.sendRaw(frameOf(t, cmdRoleSet, "0801"))
-	b.sendRaw(frameOf(t, cmdOnlineUserInfo, ""))
+	a.sendRaw(frameOf(t, pb.CmdOtherRoleSet, "0801"))
+	b.sendRaw(frameOf(t, pb.CmdOtherRoleSet, "0801"))
+	b.sendRaw(frameOf(t, pb.CmdOtherOnlineUserInfo, ""))
 	syncLinks(a, b)
 
 	steps := []struct {
@@ -172,15 +172,15 @@ func TestPresenceVector(t *testing.T) {
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			b.sendRaw(frameOf(t, cmdUserStatus, st.in))
+			b.sendRaw(frameOf(t, pb.CmdOtherUserStatusUpdate, st.in))
 			for _, l := range []*msgLink{a, b} {
 				for _, o := range st.out {
 					var cmd uint16
 					switch o[:4] {
 					case "070e":
-						cmd = cmdPCLoginStatus
+						cmd = pb.CmdOtherLoginStatusNotify
 					case "0203":
-						cmd = cmdUserStatNotify
+						cmd = pb.CmdBuddyListStatusNotify
 					}
 					want := frameOf(t, cmd, o[5:])
 					if got := l.next(); !bytes.Equal(got, want) {
@@ -200,35 +200,35 @@ func TestPresenceRules(t *testing.T) {
 	win, ios := pb.ClientType_CLIENT_TYPE_WINDOWS, pb.ClientType_CLIENT_TYPE_IOS
 
 	// A phone alone: no PC, so no notify at all.
-	a.send(cmdUserStatus, 0, status(5, statusOnline, ios))
+	a.send(pb.CmdOtherUserStatusUpdate, 0, status(5, statusOnline, ios))
 	syncLinks(a, b)
 	// A PC joins on b: login status 1 and stat online to every link.
-	b.send(cmdUserStatus, 0, status(5, statusOnline, win))
+	b.send(pb.CmdOtherUserStatusUpdate, 0, status(5, statusOnline, win))
 	for _, l := range []*msgLink{a, b} {
-		l.expect(cmdPCLoginStatus)
-		l.expect(cmdUserStatNotify)
+		l.expect(pb.CmdOtherLoginStatusNotify)
+		l.expect(pb.CmdBuddyListStatusNotify)
 	}
 	// A second PC on a: login status again (some PC online) and stat online.
-	a.send(cmdUserStatus, 0, status(5, statusOnline, win))
+	a.send(pb.CmdOtherUserStatusUpdate, 0, status(5, statusOnline, win))
 	for _, l := range []*msgLink{a, b} {
-		l.expect(cmdPCLoginStatus)
-		l.expect(cmdUserStatNotify)
+		l.expect(pb.CmdOtherLoginStatusNotify)
+		l.expect(pb.CmdBuddyListStatusNotify)
 	}
 	// One PC leaves while another remains: nothing.
-	b.send(cmdUserStatus, 0, status(5, statusOffline, win))
+	b.send(pb.CmdOtherUserStatusUpdate, 0, status(5, statusOffline, win))
 	syncLinks(a, b)
 	// An offline for a connection b never reported is ignored.
-	b.send(cmdUserStatus, 0, status(5, statusOffline, win))
+	b.send(pb.CmdOtherUserStatusUpdate, 0, status(5, statusOffline, win))
 	syncLinks(a, b)
 	// The last PC leaves; the phone remains: login status 0, stat offline.
-	a.send(cmdUserStatus, 0, status(5, statusOffline, win))
+	a.send(pb.CmdOtherUserStatusUpdate, 0, status(5, statusOffline, win))
 	for _, l := range []*msgLink{a, b} {
 		var ls pb.IMServerPCLoginStatusNotify
-		if err := wire.Unmarshal(l.expect(cmdPCLoginStatus)[16:], &ls); err != nil || ls.GetLoginStatus() != 0 || ls.GetUserId() != 5 {
+		if err := wire.Unmarshal(l.expect(pb.CmdOtherLoginStatusNotify)[16:], &ls); err != nil || ls.GetLoginStatus() != 0 || ls.GetUserId() != 5 {
 			t.Fatalf("login status = %v, %v", &ls, err)
 		}
 		var sn pb.IMUserStatNotify
-		if err := wire.Unmarshal(l.expect(cmdUserStatNotify)[16:], &sn); err != nil || sn.GetUserStat().GetStatus() != pb.UserStatType_USER_STATUS_OFFLINE {
+		if err := wire.Unmarshal(l.expect(pb.CmdBuddyListStatusNotify)[16:], &sn); err != nil || sn.GetUserStat().GetStatus() != pb.UserStatType_USER_STATUS_OFFLINE {
 			t.Fatalf("stat notify = %v, %v", &sn, err)
 		}
 	}
@@ -242,18 +242,18 @@ func TestLinkDropCorrectsPresence(t *testing.T) {
 	a, b := dialLink(t, addr), dialLink(t, addr)
 	// b reports user 2 on Windows and user 4 on Mac via its full list; a
 	// holds user 2's phone and user 3's PC.
-	b.send(cmdOnlineUserInfo, 0, &pb.IMOnlineUserInfo{UserStatList: []*pb.ServerUserStat{
+	b.send(pb.CmdOtherOnlineUserInfo, 0, &pb.IMOnlineUserInfo{UserStatList: []*pb.ServerUserStat{
 		{UserId: proto.Uint32(2), Status: pb.UserStatType_USER_STATUS_ONLINE.Enum(), ClientType: pb.ClientType_CLIENT_TYPE_WINDOWS.Enum()},
 		{UserId: proto.Uint32(4), Status: pb.UserStatType_USER_STATUS_ONLINE.Enum(), ClientType: pb.ClientType_CLIENT_TYPE_MAC.Enum()},
 	}})
 	syncLinks(b)
-	a.send(cmdUserStatus, 0, status(2, statusOnline, pb.ClientType_CLIENT_TYPE_IOS))
-	a.expect(cmdPCLoginStatus) // user 2 has a PC on b
-	b.expect(cmdPCLoginStatus)
-	a.send(cmdUserStatus, 0, status(3, statusOnline, pb.ClientType_CLIENT_TYPE_WINDOWS))
+	a.send(pb.CmdOtherUserStatusUpdate, 0, status(2, statusOnline, pb.ClientType_CLIENT_TYPE_IOS))
+	a.expect(pb.CmdOtherLoginStatusNotify) // user 2 has a PC on b
+	b.expect(pb.CmdOtherLoginStatusNotify)
+	a.send(pb.CmdOtherUserStatusUpdate, 0, status(3, statusOnline, pb.ClientType_CLIENT_TYPE_WINDOWS))
 	for _, l := range []*msgLink{a, b} {
-		l.expect(cmdPCLoginStatus)
-		l.expect(cmdUserStatNotify)
+		l.expect(pb.CmdOtherLoginStatusNotify)
+		l.expect(pb.CmdBuddyListStatusNotify)
 	}
 	if n := len(svc.Online()); n != 4 {
 		t.Fatalf("online entries = %d, want 4: %+v", n, svc.Online())
@@ -262,18 +262,18 @@ func TestLinkDropCorrectsPresence(t *testing.T) {
 	_ = b.c.Close()
 	// User 2 keeps its phone: login status 0 + offline. User 4 is gone: offline.
 	want := [][]byte{
-		frameOf(t, cmdPCLoginStatus, "08021000"),
-		frameOf(t, cmdUserStatNotify, "0a0408021002"),
-		frameOf(t, cmdUserStatNotify, "0a0408041002"),
+		frameOf(t, pb.CmdOtherLoginStatusNotify, "08021000"),
+		frameOf(t, pb.CmdBuddyListStatusNotify, "0a0408021002"),
+		frameOf(t, pb.CmdBuddyListStatusNotify, "0a0408041002"),
 	}
 	for _, w := range want {
 		if got := a.next(); !bytes.Equal(got, w) {
 			t.Fatalf("got % x\nwant % x", got, w)
 		}
 	}
-	a.send(cmdUsersStatReq, 9, &pb.IMUsersStatReq{UserId: proto.Uint32(1), UserIdList: []uint32{2, 3, 4}})
+	a.send(pb.CmdBuddyListUsersStatusRequest, 9, &pb.IMUsersStatReq{UserId: proto.Uint32(1), UserIdList: []uint32{2, 3, 4}})
 	var rsp pb.IMUsersStatRsp
-	if err := wire.Unmarshal(a.expect(cmdUsersStatRsp)[16:], &rsp); err != nil {
+	if err := wire.Unmarshal(a.expect(pb.CmdBuddyListUsersStatusResponse)[16:], &rsp); err != nil {
 		t.Fatal(err)
 	}
 	got := map[uint32]pb.UserStatType{}
@@ -291,17 +291,17 @@ func TestLinkDropCorrectsPresence(t *testing.T) {
 func TestUsersStatEchoesSeqAndAttach(t *testing.T) {
 	_, addr := startRoute(t)
 	a := dialLink(t, addr)
-	a.send(cmdUserStatus, 0, status(1, statusOnline, pb.ClientType_CLIENT_TYPE_MAC))
-	a.expect(cmdPCLoginStatus)
-	a.expect(cmdUserStatNotify)
+	a.send(pb.CmdOtherUserStatusUpdate, 0, status(1, statusOnline, pb.ClientType_CLIENT_TYPE_MAC))
+	a.expect(pb.CmdOtherLoginStatusNotify)
+	a.expect(pb.CmdBuddyListStatusNotify)
 	attach := unhex(t, "00000001000000110000000000000000")
-	hdr := wire.Header{Version: 6, ServiceID: 2, CommandID: cmdUsersStatReq, Seq: 0xff02, Reserved: 0x30}
+	hdr := wire.Header{Version: 6, ServiceID: 2, CommandID: pb.CmdBuddyListUsersStatusRequest, Seq: 0xff02, Reserved: 0x30}
 	f, err := wire.Marshal(hdr, &pb.IMUsersStatReq{UserId: proto.Uint32(9), UserIdList: []uint32{1, 2}, AttachData: attach})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.sendRaw(f)
-	got := a.expect(cmdUsersStatRsp)
+	got := a.expect(pb.CmdBuddyListUsersStatusResponse)
 	h := wire.ParseHeader(got)
 	if h.Seq != 0xff02 || h.ServiceID != 2 || h.Version != 1 {
 		t.Fatalf("reply header = %+v", h)
@@ -325,7 +325,7 @@ func TestRelay(t *testing.T) {
 	_, addr := startRoute(t)
 	a, b, c := dialLink(t, addr), dialLink(t, addr), dialLink(t, addr)
 	for i, l := range []*msgLink{a, b, c} {
-		l.send(cmdUserStatus, 0, status(uint32(i+1), statusOnline, pb.ClientType_CLIENT_TYPE_ANDROID))
+		l.send(pb.CmdOtherUserStatusUpdate, 0, status(uint32(i+1), statusOnline, pb.ClientType_CLIENT_TYPE_ANDROID))
 		syncLinks(l)
 	}
 	single := pb.MsgType_MSG_TYPE_SINGLE_TEXT.Enum()
@@ -337,23 +337,23 @@ func TestRelay(t *testing.T) {
 		toC    bool
 		sender bool // the sender gets it back
 	}{
-		{"message 1→2", cmdMsgData, &pb.IMMsgData{FromUserId: proto.Uint32(1), ToSessionId: proto.Uint32(2), MsgId: proto.Uint32(5), CreateTime: proto.Uint32(1), MsgType: single, MsgData: []byte("hi"), AttachData: []byte{0, 0, 0, 1}}, true, false, false},
-		{"message 3→1 reaches the sender's other server", cmdMsgData, &pb.IMMsgData{FromUserId: proto.Uint32(2), ToSessionId: proto.Uint32(1), MsgId: proto.Uint32(6), CreateTime: proto.Uint32(1), MsgType: single, MsgData: []byte("x")}, true, false, false},
-		{"message to nobody online", cmdMsgData, &pb.IMMsgData{FromUserId: proto.Uint32(1), ToSessionId: proto.Uint32(99), MsgId: proto.Uint32(1), CreateTime: proto.Uint32(1), MsgType: single, MsgData: []byte("x")}, false, false, false},
-		{"group message", cmdMsgData, &pb.IMMsgData{FromUserId: proto.Uint32(1), ToSessionId: proto.Uint32(1000), MsgId: proto.Uint32(1), CreateTime: proto.Uint32(1), MsgType: pb.MsgType_MSG_TYPE_GROUP_TEXT.Enum(), MsgData: []byte("g")}, true, true, false},
-		{"p2p 1→2", cmdP2P, &pb.IMP2PCmdMsg{FromUserId: proto.Uint32(1), ToUserId: proto.Uint32(2), CmdMsgData: proto.String("typing")}, true, false, false},
-		{"read notify of user 3", cmdReadNotify, &pb.IMMsgDataReadNotify{UserId: proto.Uint32(3), SessionId: proto.Uint32(1), MsgId: proto.Uint32(1), SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum()}, false, true, false},
-		{"kick user 2", cmdServerKick, &pb.IMServerKickUser{UserId: proto.Uint32(2), ClientType: pb.ClientType_CLIENT_TYPE_WINDOWS.Enum(), Reason: proto.Uint32(1)}, true, false, false},
-		{"group change 2 removed, 3 member", cmdGroupChange, &pb.IMGroupChangeMemberNotify{UserId: proto.Uint32(1), ChangeType: pb.GroupModifyType_GROUP_MODIFY_TYPE_DEL.Enum(), GroupId: proto.Uint32(7), CurUserIdList: []uint32{1, 3}, ChgUserIdList: []uint32{2}}, true, true, false},
-		{"file notify to 3", cmdFileNotify, &pb.IMFileNotify{FromUserId: proto.Uint32(1), ToUserId: proto.Uint32(3), FileName: proto.String("f"), FileSize: proto.Uint32(1), TaskId: proto.String("t"), TransMode: pb.TransferFileType_FILE_TYPE_ONLINE.Enum(), OfflineReady: proto.Uint32(0)}, false, true, false},
-		{"remove session of user 2", cmdRemoveSession, &pb.IMRemoveSessionNotify{UserId: proto.Uint32(2), SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum(), SessionId: proto.Uint32(1)}, true, false, false},
-		{"sign info to every link", cmdSignInfoChanged, &pb.IMSignInfoChangedNotify{ChangedUserId: proto.Uint32(1), SignInfo: proto.String("hello")}, true, true, true},
+		{"message 1→2", pb.CmdMsgData, &pb.IMMsgData{FromUserId: proto.Uint32(1), ToSessionId: proto.Uint32(2), MsgId: proto.Uint32(5), CreateTime: proto.Uint32(1), MsgType: single, MsgData: []byte("hi"), AttachData: []byte{0, 0, 0, 1}}, true, false, false},
+		{"message 3→1 reaches the sender's other server", pb.CmdMsgData, &pb.IMMsgData{FromUserId: proto.Uint32(2), ToSessionId: proto.Uint32(1), MsgId: proto.Uint32(6), CreateTime: proto.Uint32(1), MsgType: single, MsgData: []byte("x")}, true, false, false},
+		{"message to nobody online", pb.CmdMsgData, &pb.IMMsgData{FromUserId: proto.Uint32(1), ToSessionId: proto.Uint32(99), MsgId: proto.Uint32(1), CreateTime: proto.Uint32(1), MsgType: single, MsgData: []byte("x")}, false, false, false},
+		{"group message", pb.CmdMsgData, &pb.IMMsgData{FromUserId: proto.Uint32(1), ToSessionId: proto.Uint32(1000), MsgId: proto.Uint32(1), CreateTime: proto.Uint32(1), MsgType: pb.MsgType_MSG_TYPE_GROUP_TEXT.Enum(), MsgData: []byte("g")}, true, true, false},
+		{"p2p 1→2", pb.CmdSwitchP2pCmd, &pb.IMP2PCmdMsg{FromUserId: proto.Uint32(1), ToUserId: proto.Uint32(2), CmdMsgData: proto.String("typing")}, true, false, false},
+		{"read notify of user 3", pb.CmdMsgReadNotify, &pb.IMMsgDataReadNotify{UserId: proto.Uint32(3), SessionId: proto.Uint32(1), MsgId: proto.Uint32(1), SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum()}, false, true, false},
+		{"kick user 2", pb.CmdOtherServerKickUser, &pb.IMServerKickUser{UserId: proto.Uint32(2), ClientType: pb.ClientType_CLIENT_TYPE_WINDOWS.Enum(), Reason: proto.Uint32(1)}, true, false, false},
+		{"group change 2 removed, 3 member", pb.CmdGroupChangeMemberNotify, &pb.IMGroupChangeMemberNotify{UserId: proto.Uint32(1), ChangeType: pb.GroupModifyType_GROUP_MODIFY_TYPE_DEL.Enum(), GroupId: proto.Uint32(7), CurUserIdList: []uint32{1, 3}, ChgUserIdList: []uint32{2}}, true, true, false},
+		{"file notify to 3", pb.CmdFileNotify, &pb.IMFileNotify{FromUserId: proto.Uint32(1), ToUserId: proto.Uint32(3), FileName: proto.String("f"), FileSize: proto.Uint32(1), TaskId: proto.String("t"), TransMode: pb.TransferFileType_FILE_TYPE_ONLINE.Enum(), OfflineReady: proto.Uint32(0)}, false, true, false},
+		{"remove session of user 2", pb.CmdBuddyListRemoveSessionNotify, &pb.IMRemoveSessionNotify{UserId: proto.Uint32(2), SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum(), SessionId: proto.Uint32(1)}, true, false, false},
+		{"sign info to every link", pb.CmdBuddyListSignInfoChangedNotify, &pb.IMSignInfoChangedNotify{ChangedUserId: proto.Uint32(1), SignInfo: proto.String("hello")}, true, true, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			sent := a.send(tc.cmd, 4242, tc.msg)
-			marker := a.send(cmdReadNotify, 1, &pb.IMMsgDataReadNotify{UserId: proto.Uint32(3), SessionId: proto.Uint32(2), MsgId: proto.Uint32(9), SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum()})
-			bMarker := a.send(cmdReadNotify, 2, &pb.IMMsgDataReadNotify{UserId: proto.Uint32(2), SessionId: proto.Uint32(2), MsgId: proto.Uint32(9), SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum()})
+			marker := a.send(pb.CmdMsgReadNotify, 1, &pb.IMMsgDataReadNotify{UserId: proto.Uint32(3), SessionId: proto.Uint32(2), MsgId: proto.Uint32(9), SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum()})
+			bMarker := a.send(pb.CmdMsgReadNotify, 2, &pb.IMMsgDataReadNotify{UserId: proto.Uint32(2), SessionId: proto.Uint32(2), MsgId: proto.Uint32(9), SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum()})
 			check := func(l *msgLink, want bool, m []byte) {
 				t.Helper()
 				if want {
@@ -381,7 +381,7 @@ func TestBadFramesKeepTheLink(t *testing.T) {
 	svc, addr := startRoute(t)
 	a := dialLink(t, addr)
 	// A status update lacking its required client type, and an unknown command.
-	a.sendRaw(frameOf(t, cmdUserStatus, "08011001"))
+	a.sendRaw(frameOf(t, pb.CmdOtherUserStatusUpdate, "08011001"))
 	a.sendRaw(frameOf(t, 0x0103, ""))
 	syncLinks(a)
 	st := svc.Status()
@@ -418,8 +418,8 @@ func TestFramingErrorCloses(t *testing.T) {
 func TestGroupMessageSkipsEmptyLinks(t *testing.T) {
 	_, addr := startRoute(t)
 	a, b, d := dialLink(t, addr), dialLink(t, addr), dialLink(t, addr)
-	a.send(cmdUserStatus, 0, status(1, statusOnline, pb.ClientType_CLIENT_TYPE_ANDROID))
-	b.send(cmdUserStatus, 0, status(2, statusOnline, pb.ClientType_CLIENT_TYPE_ANDROID))
+	a.send(pb.CmdOtherUserStatusUpdate, 0, status(1, statusOnline, pb.ClientType_CLIENT_TYPE_ANDROID))
+	b.send(pb.CmdOtherUserStatusUpdate, 0, status(2, statusOnline, pb.ClientType_CLIENT_TYPE_ANDROID))
 	syncLinks(a, b, d)
 	group := func(id uint32) *pb.IMMsgData {
 		return &pb.IMMsgData{FromUserId: proto.Uint32(1), ToSessionId: proto.Uint32(1000), MsgId: proto.Uint32(id), CreateTime: proto.Uint32(1),
@@ -431,15 +431,19 @@ func TestGroupMessageSkipsEmptyLinks(t *testing.T) {
 		toD   bool
 	}{
 		{"empty link skipped", func() {}, false},
-		{"link with a user reached", func() { d.send(cmdUserStatus, 0, status(4, statusOnline, pb.ClientType_CLIENT_TYPE_ANDROID)) }, true},
-		{"link whose last user left skipped", func() { d.send(cmdUserStatus, 0, status(4, statusOffline, pb.ClientType_CLIENT_TYPE_ANDROID)) }, false},
+		{"link with a user reached", func() {
+			d.send(pb.CmdOtherUserStatusUpdate, 0, status(4, statusOnline, pb.ClientType_CLIENT_TYPE_ANDROID))
+		}, true},
+		{"link whose last user left skipped", func() {
+			d.send(pb.CmdOtherUserStatusUpdate, 0, status(4, statusOffline, pb.ClientType_CLIENT_TYPE_ANDROID))
+		}, false},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.setup()
 			syncLinks(d)
-			sent := a.send(cmdMsgData, 0, group(uint32(i+1)))
-			marker := a.send(cmdSignInfoChanged, 0, &pb.IMSignInfoChangedNotify{ChangedUserId: proto.Uint32(1), SignInfo: proto.String(tc.name)})
+			sent := a.send(pb.CmdMsgData, 0, group(uint32(i+1)))
+			marker := a.send(pb.CmdBuddyListSignInfoChangedNotify, 0, &pb.IMSignInfoChangedNotify{ChangedUserId: proto.Uint32(1), SignInfo: proto.String(tc.name)})
 			if got := b.next(); !bytes.Equal(got, sent) {
 				t.Fatalf("b: got %s, want the group message", pb.CommandName(wire.ParseHeader(got).CommandID))
 			}
