@@ -49,6 +49,7 @@ import (
 	"teamtalk/appliance/config"
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
+	"teamtalk/daemons/internal/tlsfront"
 )
 
 // maxUploads bounds the upload bodies held in memory at once.
@@ -66,6 +67,7 @@ type Service struct {
 	sem chan struct{}
 
 	listens atomic.Pointer[map[string]string]
+	certs   atomic.Pointer[tlsfront.Certs] // msfs.tls
 	files   atomic.Pointer[Files]
 
 	uploads, uploadRefused, tooBig, aborted    atomic.Uint64
@@ -135,8 +137,12 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 			}
 		},
 	}
+	sln, err := s.serveTLS(srv, ln)
+	if err != nil {
+		return err
+	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(sln) }()
 
 	listens := map[string]string{"listen": bound}
 	s.listens.Store(&listens)
@@ -353,7 +359,11 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 		host = h.bound
 	}
 	p := group + "/" + rel
-	writeAnswer(w, Answer(CodeOK, p, "http://"+host+"/"+p))
+	scheme := "http://"
+	if r.TLS != nil {
+		scheme = "https://"
+	}
+	writeAnswer(w, Answer(CodeOK, p, scheme+host+"/"+p))
 	s.log.Debug("msfs: stored", "name", part.Name, "path", p, "size", len(part.Data), "remote", r.RemoteAddr)
 }
 
