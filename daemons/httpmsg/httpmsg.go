@@ -54,6 +54,7 @@ import (
 	"teamtalk/daemons"
 	"teamtalk/daemons/internal/attach"
 	"teamtalk/daemons/internal/link"
+	"teamtalk/daemons/internal/shutdown"
 	"teamtalk/netloop"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
@@ -157,9 +158,7 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 	defer func() {
 		db.Stop()
 		route.Stop()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = g.Stop(sctx)
+		shutdown.Group(g, shutdown.Timeout, s.log, "httpmsg")
 	}()
 	db.Start()
 	route.Start()

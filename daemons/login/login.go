@@ -26,6 +26,7 @@ import (
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
 	"teamtalk/daemons/internal/link"
+	"teamtalk/daemons/internal/shutdown"
 	"teamtalk/daemons/internal/tlsfront"
 	"teamtalk/netloop"
 	"teamtalk/wire"
@@ -92,10 +93,12 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if srv != nil {
-			_ = srv.Shutdown(sctx)
+			if err := srv.Shutdown(sctx); err != nil {
+				s.log.Warn("login: http shutdown cut short", "err", err)
+			}
 		}
 		in.Stop()
-		_ = g.Stop(sctx)
+		shutdown.Group(g, shutdown.Timeout, s.log, "login")
 	}()
 	in.Start()
 	listens := map[string]string{}

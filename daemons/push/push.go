@@ -40,6 +40,7 @@ import (
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
 	"teamtalk/daemons/internal/link"
+	"teamtalk/daemons/internal/shutdown"
 	"teamtalk/netloop"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
@@ -203,9 +204,7 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 	s.in.Store(in)
 	defer func() {
 		in.Stop()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = g.Stop(sctx)
+		shutdown.Group(g, shutdown.Timeout, s.log, "push")
 	}()
 	in.Start()
 	addr := s.d.ListenAddr("listen", s.cfg.Listen)
