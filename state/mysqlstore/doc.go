@@ -42,7 +42,14 @@
 // their id with UPDATE ... LAST_INSERT_ID(lastMsgId + 1); so does a batch
 // whose bulk write failed for a reason that is not transient (a counter
 // row missing or exhausted), message by message, refusing only the
-// message at fault. Other writes run in their own short transactions.
+// message at fault. SaveMessage waits for the commit; SaveMessageAsync
+// (state.MessageQueuer) lets one caller keep many saves in flight. The
+// committers have a pool of their own, whose connections are READ
+// COMMITTED from the start and take several statements per round trip, so
+// a batch of one-to-one messages costs four round trips (BEGIN, ids,
+// writes, COMMIT) whatever its size (more only past 768 KiB of text).
+// Other writes run in their own short transactions.
+//
 // Batches and most writes run at READ COMMITTED (no gap locks, so
 // committers do not deadlock on each other's index gaps; the server's
 // binlog_format must then be ROW or MIXED, the defaults). A pair's first
