@@ -140,7 +140,7 @@ func (w *wtx) touchSession(user uint32, st state.SessionType, peer, t uint32) er
 		rec.created = old.created
 		rec.updated = max(old.updated, t)
 	}
-	return w.put(bSessions, k, rec.encode())
+	return w.putRaw(bSessions, k, rec.encode()) // keeps a group's mark true
 }
 
 // SaveMessage implements state.Store.
@@ -243,7 +243,11 @@ func (w *wtx) saveGroupMsg(m *state.Message) error {
 		return err
 	}
 	// Every member's session shows the group at once (the reference ran a
-	// 5-second job for this).
+	// 5-second job for this). A busy group's sessions are fresh already: its
+	// members are read and touched at most once per second of message time.
+	if w.touchedAt(g.ID) >= m.Created {
+		return nil
+	}
 	var members []uint32
 	if err := w.prefix(bGroupMembers, key(g.ID), func(k, _ []byte) (bool, error) {
 		members = append(members, u32(k[4:]))
@@ -256,6 +260,7 @@ func (w *wtx) saveGroupMsg(m *state.Message) error {
 			return err
 		}
 	}
+	w.markTouched(g.ID, m.Created)
 	return nil
 }
 

@@ -59,6 +59,8 @@ type Store struct {
 
 	commits, writes, maxBatch, failed atomic.Uint64
 	commitStats                       state.CommitStats
+
+	touched groupTouch // the committer's group session marks
 }
 
 var (
@@ -105,12 +107,13 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	s := &Store{
-		db:    db,
-		path:  path,
-		opt:   opt,
-		log:   log,
-		queue: make(chan *request, opt.QueueLen),
-		done:  make(chan struct{}),
+		db:      db,
+		path:    path,
+		opt:     opt,
+		log:     log,
+		queue:   make(chan *request, opt.QueueLen),
+		done:    make(chan struct{}),
+		touched: groupTouch{at: map[uint32]uint32{}},
 	}
 	go s.run()
 	return s, nil
@@ -282,7 +285,7 @@ func (s *Store) commit(batch []*request) {
 	if err != nil {
 		failAll(fmt.Errorf("boltstore: begin: %w", err))
 	} else {
-		w := &wtx{rtx: rtx{tx: tx}}
+		w := &wtx{rtx: rtx{tx: tx}, touched: &s.touched}
 		var abort error
 		for i, r := range batch {
 			if err := r.ctx.Err(); err != nil {
@@ -307,6 +310,8 @@ func (s *Store) commit(batch []*request) {
 		} else if err := tx.Commit(); err != nil {
 			failAll(fmt.Errorf("boltstore: commit: %w", err))
 			s.log.Error("boltstore: commit failed", "writes", len(batch), "err", err)
+		} else {
+			w.committed()
 		}
 	}
 	s.commitStats.Observe(len(batch), time.Since(began))

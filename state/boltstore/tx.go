@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"teamtalk/state"
 )
 
 // Bucket names (see the tree in doc.go).
@@ -96,9 +98,80 @@ func (r *rtx) prefixReverse(bucket, p, from []byte, fn func(k, v []byte) (bool, 
 type wtx struct {
 	rtx
 	dirty bool
+	// touched is the committer's record of group sessions already fresh
+	// (see groupTouch); the marks this transaction sets wait in pending
+	// until it commits.
+	touched *groupTouch
+	pending map[uint32]uint32
+}
+
+// groupTouch remembers, per group, a time t such that in the committed
+// database every member's session of the group is visible and updated at
+// t or later: a group message created at or before t need not touch the
+// members' sessions again. Owned by the committer goroutine. Any other
+// write to a group's members or to a member's session of the group drops
+// the group's mark (wtx.put and wtx.del see to it).
+type groupTouch struct{ at map[uint32]uint32 }
+
+// touchedAt returns group gid's mark (0: none).
+func (w *wtx) touchedAt(gid uint32) uint32 {
+	if t, ok := w.pending[gid]; ok {
+		return t
+	}
+	if w.touched == nil {
+		return 0
+	}
+	return w.touched.at[gid]
+}
+
+// markTouched sets gid's mark once the transaction commits.
+func (w *wtx) markTouched(gid, t uint32) {
+	if w.touched == nil {
+		return
+	}
+	if w.pending == nil {
+		w.pending = map[uint32]uint32{}
+	}
+	w.pending[gid] = t
+}
+
+// untouch drops the mark of the group that a write to bucket under key
+// concerns, at once (dropping is safe even if the transaction rolls back).
+func (w *wtx) untouch(bucket, key []byte) {
+	if w.touched == nil {
+		return
+	}
+	var gid uint32
+	switch {
+	case string(bucket) == string(bGroupMembers) && len(key) >= 4:
+		gid = u32(key)
+	case string(bucket) == string(bSessions) && len(key) == 9 && state.SessionType(key[4]) == state.SessionGroup:
+		gid = u32(key[5:])
+	default:
+		return
+	}
+	delete(w.touched.at, gid)
+	delete(w.pending, gid)
+}
+
+// committed applies the transaction's marks; called after Commit succeeded.
+func (w *wtx) committed() {
+	if w.touched == nil {
+		return
+	}
+	for gid, t := range w.pending {
+		w.touched.at[gid] = t
+	}
 }
 
 func (w *wtx) put(bucket, key, value []byte) error {
+	w.untouch(bucket, key)
+	return w.putRaw(bucket, key, value)
+}
+
+// putRaw is put without dropping a group's session mark (for the writes
+// that keep the mark true).
+func (w *wtx) putRaw(bucket, key, value []byte) error {
 	w.dirty = true
 	if err := w.tx.Bucket(bucket).Put(key, value); err != nil {
 		return fmt.Errorf("boltstore: put %s: %w", bucket, err)
@@ -115,6 +188,7 @@ func (w *wtx) putJSON(bucket, key []byte, v any) error {
 }
 
 func (w *wtx) del(bucket, key []byte) error {
+	w.untouch(bucket, key)
 	w.dirty = true
 	if err := w.tx.Bucket(bucket).Delete(key); err != nil {
 		return fmt.Errorf("boltstore: delete %s: %w", bucket, err)
