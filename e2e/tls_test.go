@@ -19,7 +19,8 @@ import (
 )
 
 // tlsAppliance starts every service with TLS on msg's second client port
-// and on login's HTTP port, with a throwaway certificate.
+// and on the HTTP ports of login, msfs and httpmsg, with a throwaway
+// certificate.
 func tlsAppliance(t *testing.T) (*appliance, *testcert.Cert) {
 	t.Helper()
 	dir := t.TempDir()
@@ -30,6 +31,7 @@ func tlsAppliance(t *testing.T) (*appliance, *testcert.Cert) {
 	}
 	a := start(t, "A", dir,
 		"-set", "msg.tls_listen=127.0.0.1:0", "-set", "login.http_tls=true",
+		"-set", "msfs.tls=true", "-set", "httpmsg.tls=true",
 		"-set", "tls.cert_file="+cert.CertFile, "-set", "tls.key_file="+cert.KeyFile,
 		"-set", "tls.handshake_timeout=500ms")
 	return a, cert
@@ -126,6 +128,38 @@ func TestTLS(t *testing.T) {
 		_, err := client.Resolve(ctx, "http://"+a.addr("login.http_listen")+"/msg_server")
 		if err == nil {
 			t.Fatal("plain http answered on the https port")
+		}
+	})
+
+	t.Run("msfs and httpmsg over https", func(t *testing.T) {
+		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cert.ClientConfig()}}
+		defer hc.CloseIdleConnections()
+		ctx, cancel := ctx10()
+		defer cancel()
+		info, err := client.ResolveWith(ctx, hc, "https://"+a.addr("login.http_listen")+"/msg_server")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "https://" + a.addr("msfs.listen") + "/"; info.MsfsPrior != want {
+			t.Fatalf("login hands out msfs %q, want %q", info.MsfsPrior, want)
+		}
+		rsp, err := hc.Get(info.MsfsPrior + "g0/000/000/nothing.png")
+		if err != nil {
+			t.Fatalf("msfs over https: %v", err)
+		}
+		rsp.Body.Close()
+		if rsp.StatusCode != http.StatusNotFound {
+			t.Fatalf("msfs answered %d for a missing file, want 404", rsp.StatusCode)
+		}
+		rsp, err = hc.Post("https://"+a.addr("httpmsg.listen")+"/query/CreateGroup", "application/json",
+			strings.NewReader(`{"req_user_id":1,"app_key":"not-a-configured-key","group_name":"x","group_type":1,"group_avatar":"","user_id_list":[1,2]}`))
+		if err != nil {
+			t.Fatalf("httpmsg over https: %v", err)
+		}
+		body, _ := io.ReadAll(rsp.Body)
+		rsp.Body.Close()
+		if !strings.Contains(string(body), `"error_code"`) {
+			t.Fatalf("httpmsg answered %d %q", rsp.StatusCode, body)
 		}
 	})
 

@@ -55,6 +55,7 @@ import (
 	"teamtalk/daemons/internal/attach"
 	"teamtalk/daemons/internal/link"
 	"teamtalk/daemons/internal/shutdown"
+	"teamtalk/daemons/internal/tlsfront"
 	"teamtalk/netloop"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
@@ -74,6 +75,8 @@ type Service struct {
 	cfg  config.HTTPMsgCfg
 	text *textcrypt.Cipher // msg.aes_key: message text is sent encrypted as clients send it
 	keys [][32]byte        // sha256 of each API key
+	// certs is the HTTPS certificate (httpmsg.tls), nil when plain.
+	certs atomic.Pointer[tlsfront.Certs]
 
 	mu     sync.Mutex
 	g      *netloop.Group
@@ -180,8 +183,12 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 		IdleTimeout:       s.cfg.IdleTimeout.D(),
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	sln, err := s.serveTLS(srv, ln)
+	if err != nil {
+		return err
+	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(sln) }()
 	s.log.Info("httpmsg: listening", "addr", bound, "api_keys", len(s.keys))
 	ready()
 	select {
