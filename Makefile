@@ -38,7 +38,7 @@ test-short: ## the tests without -race (quick local loop)
 	$(GO) test -timeout 30m ./...
 
 .PHONY: bench-go
-bench: ## ttbench's standard set (login, p2p, idle, group, mixed) against a fresh teamtalkd; prints the table (bench/run.sh)
+bench: ## ttbench's standard set (login, p2p, idle, group, mixed) against a fresh teamtalkd (MYSQL=1: on a private mariadbd); prints the table
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/teamtalkd ./cmd/ttbench
 	bench/run.sh $(BIN)
@@ -66,6 +66,7 @@ proto: ## regenerate wire/pb from its .proto files (needs protoc)
 	$(GO) build -o $(BIN)/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
 	cd wire/pb && protoc --plugin=protoc-gen-go=../../$(BIN)/protoc-gen-go \
 	  --go_out=. --go_opt=paths=source_relative *.proto
+	$(GO) generate ./wire/pb
 
 DIST        ?= dist
 DIST_ARCHES ?= amd64 arm64
