@@ -277,8 +277,8 @@ type MySQL struct {
 	DSN      string `toml:"dsn"`
 	MaxConns int    `toml:"max_conns"`
 	// Committers is how many message committers write batches at once
-	// (mysqlstore.Options.Committers); each holds one of max_conns while
-	// its batch runs.
+	// (mysqlstore.Options.Committers); each has a connection of its own,
+	// besides the max_conns of the main pool.
 	Committers int `toml:"committers"`
 	// CreateSchema lets teamtalkd create TeamTalk's tables when the
 	// database has none (mysqlstore.Options.CreateSchema); off, such a

@@ -240,8 +240,8 @@ func (c *Config) Validate() []Problem {
 	if c.Store.MySQL.MaxConns < 1 {
 		bad("store.mysql.max_conns", "must be positive, got %d", c.Store.MySQL.MaxConns)
 	}
-	if m := c.Store.MySQL; m.Committers < 1 || m.Committers >= m.MaxConns {
-		bad("store.mysql.committers", "must be at least 1 and below store.mysql.max_conns (%d), got %d", m.MaxConns, m.Committers)
+	if m := c.Store.MySQL; m.Committers < 1 || m.Committers > 64 {
+		bad("store.mysql.committers", "must be between 1 and 64, got %d", m.Committers)
 	}
 	listen("metrics.listen", c.Metrics.Listen, true)
 
