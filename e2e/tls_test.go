@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -287,12 +289,39 @@ func TestTLS(t *testing.T) {
 			for _, u := range live {
 				u.Close()
 			}
-			eventually(t, 15*time.Second, fmt.Sprintf("round %d: goroutines back to %d", round, base), func() bool {
+			eventually(t, 30*time.Second, fmt.Sprintf("round %d: goroutines back to %d", round, base), func() bool {
 				return goroutines(t, a) <= base
 			})
 			a.waitReady()
 			tlsAddr = a.addr("msg.tls_listen")
 		}
+	})
+
+	t.Run("SIGHUP reloads the certificate of every TLS port", func(t *testing.T) {
+		renewed, err := testcert.New(t.TempDir(), "renewed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := renewed.Install(cert.CertFile, cert.KeyFile); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range []string{"msg.tls_listen", "login.http_listen", "msfs.listen", "httpmsg.listen"} {
+			eventually(t, 10*time.Second, key+" presents the renewed certificate", func() bool {
+				c, err := tls.Dial("tcp", a.addr(key), renewed.ClientConfig())
+				if err != nil {
+					return false
+				}
+				c.Close()
+				return true
+			})
+		}
+		// The renewed certificate serves logins too.
+		u := tlsLogin(t, a.addr("msg.tls_listen"), renewed, "user2")
+		u.Close()
+		cert = renewed
 	})
 
 	t.Run("SIGTERM with live TLS connections exits cleanly", func(t *testing.T) {
