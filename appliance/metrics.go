@@ -15,6 +15,7 @@ import (
 
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
+	"teamtalk/internal/httpguard"
 	"teamtalk/netloop"
 )
 
@@ -81,7 +82,9 @@ func (s *Supervisor) startMetrics() (*metricsServer, error) {
 		EnableOpenMetrics: true,
 	})))
 	index := "<html><body><h1>teamtalkd</h1><p><a href=\"/metrics\">/metrics</a></p>"
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute}
+	// An idle keep-alive connection is closed like one that never sends its
+	// headers: a scraper reconnects, a flood of idle sockets does not pile up.
+	hs := &http.Server{Handler: httpguard.Handler(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 10 * time.Second, WriteTimeout: time.Minute}
 	if cfg.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)

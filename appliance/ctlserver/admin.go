@@ -3,6 +3,7 @@ package ctlserver
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 
 	"teamtalk/appliance/ctlapi"
@@ -83,6 +84,10 @@ func (s *Server) body(w http.ResponseWriter, r *http.Request, v any, limit int64
 			return false
 		}
 		s.fail(w, ctlapi.Errorf(http.StatusBadRequest, "%s %s: bad request body: %v", r.Method, r.URL.Path, err))
+		return false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		s.fail(w, ctlapi.Errorf(http.StatusBadRequest, "%s %s: bad request body: data after the JSON object", r.Method, r.URL.Path))
 		return false
 	}
 	return true

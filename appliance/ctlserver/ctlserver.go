@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"teamtalk/appliance/ctlapi"
+	"teamtalk/internal/httpguard"
 )
 
 // Backend answers the control API. Errors of type *ctlapi.Error carry their
@@ -235,8 +236,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	hs := &http.Server{
-		Handler:           s.Handler(),
+		Handler:           httpguard.Handler(s.Handler()),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       10 * time.Second, // idle keep-alive connections do not pile up
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
 	errc := make(chan error, 1)

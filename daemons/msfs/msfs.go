@@ -50,6 +50,7 @@ import (
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
 	"teamtalk/daemons/internal/tlsfront"
+	"teamtalk/internal/httpguard"
 )
 
 // maxUploads bounds the upload bodies held in memory at once.
@@ -123,7 +124,7 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 	bound := ln.Addr().String()
 	idle := time.Duration(s.cfg.IdleTimeout)
 	srv := &http.Server{
-		Handler:           &handler{s: s, files: files, idle: idle, bound: bound},
+		Handler:           httpguard.Handler(&handler{s: s, files: files, idle: idle, bound: bound}),
 		ReadHeaderTimeout: idle,
 		IdleTimeout:       idle,
 		MaxHeaderBytes:    64 << 10,
