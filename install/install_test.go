@@ -481,15 +481,7 @@ func lifecycle(t *testing.T, dir, v1, v2 string, env []string) {
 	}
 
 	// The operator edits the config: every listener on a kernel-picked port, peers by name.
-	edited := setKeys(t, readFile(t, conf), map[string]string{
-		"login.http_listen": `"127.0.0.1:0"`, "login.client_listen": `"127.0.0.1:0"`, "login.msgserver_listen": `"127.0.0.1:0"`,
-		"msg.listen": `"127.0.0.1:0"`, "msg.dbproxy": `["dbproxy"]`, "msg.route": `["route"]`,
-		"msg.login": `["login.msgserver_listen"]`, "msg.file": `["file.msg_listen"]`, "msg.push": `"push"`,
-		"route.listen": `"127.0.0.1:0"`, "dbproxy.listen": `"127.0.0.1:0"`,
-		"file.client_listen": `"127.0.0.1:0"`, "file.msg_listen": `"127.0.0.1:0"`, "msfs.listen": `"127.0.0.1:0"`,
-		"httpmsg.listen": `"127.0.0.1:0"`, "httpmsg.dbproxy": `["dbproxy"]`, "httpmsg.route": `["route"]`,
-		"push.listen": `"127.0.0.1:0"`, "metrics.listen": `"127.0.0.1:0"`,
-	})
+	edited := setKeys(t, readFile(t, conf), zeroPorts())
 	writeFile(t, conf, edited, 0o640)
 
 	a := start(t, root, uid, gid)
