@@ -10,7 +10,7 @@ DATA    ?= ./var
 RUNARGS ?=
 FUZZTIME ?= 60s
 
-.PHONY: help build run test test-short tui-e2e bench fuzz soak proto dist clean vet fmt
+.PHONY: help build run test test-short tui-e2e systemd-test bench fuzz soak proto dist clean vet fmt
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ test: vet ## vet, then every test with the race detector
 
 tui-e2e: ## the console's end-to-end check alone: real teamtalkd, `ttctl tui` driven in tmux (make test runs it too)
 	CI=$${CI:-true} $(GO) test -race -count=1 -v -run TestConsoleInTmux ./tui/e2e
+
+systemd-test: ## install.sh under a real systemd alone (root): a cached Debian root booted with systemd-nspawn -b; install, upgrade, restart, reboot, uninstall (make test runs it too; first run debootstraps, ~1.5 min)
+	CI=$${CI:-true} $(GO) test -race -count=1 -v -timeout 20m -run '^TestSystemd$$' ./install
 
 test-short: ## the tests without -race (quick local loop)
 	$(GO) test -timeout 30m ./...
