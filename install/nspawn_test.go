@@ -456,6 +456,10 @@ func TestSystemd(t *testing.T) {
 		t.Errorf("after --no-start: %+v, want inactive, Type=notify", u)
 	}
 
+	// A drop-in shortens the unit's watchdog so a run of this test sees teamtalkd pet it
+	// (and the unit restart it if it did not).
+	writeFile(t, filepath.Join(root, "etc/systemd/system/teamtalkd.service.d/50-test-watchdog.conf"), "[Service]\nWatchdogSec=2s\n", 0o644)
+
 	// The operator moves every port off TeamTalk's defaults; the next install starts it.
 	conf := filepath.Join(root, "etc/teamtalk/teamtalkd.toml")
 	writeFile(t, conf, setKeys(t, readFile(t, conf), zeroPorts()), 0o640)
@@ -468,6 +472,19 @@ func TestSystemd(t *testing.T) {
 	u, st := m.running(t)
 	if st.Version != "v0.0.1-test" || st.Socket != "/run/teamtalk/teamtalkd.sock" || st.DataDir != "/var/lib/teamtalk" || st.PID != u.mainPID {
 		t.Errorf("status: version %q socket %q data %q pid %d (unit's main pid %d)", st.Version, st.Socket, st.DataDir, st.PID, u.mainPID)
+	}
+
+	// WATCHDOG=1 arrives: systemd's watchdog timestamp moves on.
+	watchdog := func() string {
+		return strings.TrimSpace(m.must(t, "systemctl show teamtalkd.service -p WatchdogTimestampMonotonic --value"))
+	}
+	first := watchdog()
+	deadline := time.Now().Add(30 * time.Second)
+	for w := first; w == first || w == "0"; w = watchdog() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no WATCHDOG=1 from teamtalkd in 30s (WatchdogSec=2s): timestamp %q\n%s", w, m.journal(t))
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 
 	// The hardening is in force on the running process.
@@ -536,7 +553,7 @@ func TestSystemd(t *testing.T) {
 		t.Errorf("NRestarts %d before any failure (watchdog?)\n%s", u.restarts, m.journal(t))
 	}
 	m.must(t, fmt.Sprintf("kill -KILL %d", u.mainPID))
-	deadline := time.Now().Add(90 * time.Second)
+	deadline = time.Now().Add(90 * time.Second)
 	for m.unit(t).restarts == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("teamtalkd not restarted after SIGKILL: %+v\n%s", m.unit(t), m.journal(t))
