@@ -2,7 +2,6 @@ package route
 
 import (
 	"cmp"
-	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,44 +25,132 @@ func isPC(ct uint32) bool { return ct&0x10 == 0 }
 // table is route's presence table: user id → for each msg link the user
 // was reported on, the number of connections per client type. Unlike the
 // reference, counts are kept per link, so dropping a link removes exactly
-// what it reported. Users are sharded by id; a link's user set is kept
-// separately so a link drop finds its users without a full scan.
+// what it reported. Users are sharded by id.
+//
+// Memory: a user is one map entry whose value holds its first (link, client
+// type, count) slot inline; only users online on several links or with
+// several client types allocate a slice for the others. A link keeps just
+// the number of users it holds; dropping a link scans the shards (a msg
+// server going away is rare; every login is not).
 //
 // Updates for one link come from that link's loop only (frames, then its
-// close), which is what makes the two-step link bookkeeping safe.
+// close).
 type table struct {
 	shards [nShards]shard
 	users  atomic.Int64 // users with at least one connection
 
 	lmu   sync.Mutex
-	links map[netloop.ConnID]map[uint32]struct{}
+	links map[netloop.ConnID]int // link → users it holds
 }
 
 type shard struct {
 	mu sync.Mutex
-	m  map[uint32]*user
+	m  map[uint32]user
 }
 
+// slot counts the connections of one client type that one link reported.
+type slot struct {
+	link netloop.ConnID
+	ct   uint32
+	n    uint32
+}
+
+// user is the slots of one user: first inline (n 0 when there are none),
+// the rest, rarely any, in a slice.
 type user struct {
-	links map[netloop.ConnID]map[uint32]int // link → client type → connections
+	first slot
+	rest  []slot
+}
+
+// find returns the slot of (link, ct), or nil.
+func (u *user) find(link netloop.ConnID, ct uint32) *slot {
+	if u.first.n > 0 && u.first.link == link && u.first.ct == ct {
+		return &u.first
+	}
+	for i := range u.rest {
+		if u.rest[i].link == link && u.rest[i].ct == ct {
+			return &u.rest[i]
+		}
+	}
+	return nil
+}
+
+// onLink reports whether any slot of u is on link.
+func (u *user) onLink(link netloop.ConnID) bool {
+	if u.first.n > 0 && u.first.link == link {
+		return true
+	}
+	for _, s := range u.rest {
+		if s.link == link {
+			return true
+		}
+	}
+	return false
+}
+
+// empty reports whether u has no connection left.
+func (u *user) empty() bool { return u.first.n == 0 }
+
+// compact keeps first filled while any slot is: a slot whose count fell
+// to 0 is replaced by the last one.
+func (u *user) compact() {
+	for i := 0; i < len(u.rest); {
+		if u.rest[i].n == 0 {
+			u.rest[i] = u.rest[len(u.rest)-1]
+			u.rest = u.rest[:len(u.rest)-1]
+			continue
+		}
+		i++
+	}
+	if u.first.n == 0 && len(u.rest) > 0 {
+		u.first = u.rest[len(u.rest)-1]
+		u.rest = u.rest[:len(u.rest)-1]
+	}
+	if len(u.rest) == 0 {
+		u.rest = nil
+	}
+}
+
+// dropLink removes every slot of link.
+func (u *user) dropLink(link netloop.ConnID) {
+	if u.first.link == link {
+		u.first.n = 0
+	}
+	for i := range u.rest {
+		if u.rest[i].link == link {
+			u.rest[i].n = 0
+		}
+	}
+	u.compact()
 }
 
 func (u *user) pcCount() int {
 	n := 0
-	for _, c := range u.links {
-		for ct, k := range c {
-			if isPC(ct) {
-				n += k
-			}
+	if u.first.n > 0 && isPC(u.first.ct) {
+		n += int(u.first.n)
+	}
+	for _, s := range u.rest {
+		if isPC(s.ct) {
+			n += int(s.n)
 		}
 	}
 	return n
 }
 
+// each calls fn for every slot.
+func (u *user) each(fn func(slot)) {
+	if u.first.n > 0 {
+		fn(u.first)
+	}
+	for _, s := range u.rest {
+		fn(s)
+	}
+}
+
 func newTable() *table {
-	t := &table{links: map[netloop.ConnID]map[uint32]struct{}{}}
+	t := &table{links: map[netloop.ConnID]int{}}
 	for i := range t.shards {
-		t.shards[i].m = map[uint32]*user{}
+		t.shards[i].m = map[uint32]user{}
 	}
 	return t
 }
@@ -83,21 +170,13 @@ func (n notice) empty() bool { return n.loginStatus == nil && n.stat == nil }
 
 func ptr(v uint32) *uint32 { return &v }
 
-func (t *table) linkAdd(link netloop.ConnID, uid uint32) {
+// linkCount changes the number of users link holds.
+func (t *table) linkCount(link netloop.ConnID, d int) {
 	t.lmu.Lock()
-	s := t.links[link]
-	if s == nil {
-		s = map[uint32]struct{}{}
-		t.links[link] = s
-	}
-	s[uid] = struct{}{}
-	t.lmu.Unlock()
-}
-
-func (t *table) linkDel(link netloop.ConnID, uid uint32) {
-	t.lmu.Lock()
-	if s := t.links[link]; s != nil {
-		delete(s, uid)
+	if n := t.links[link] + d; n > 0 {
+		t.links[link] = n
+	} else {
+		delete(t.links, link)
 	}
 	t.lmu.Unlock()
 }
@@ -105,32 +184,33 @@ func (t *table) linkDel(link netloop.ConnID, uid uint32) {
 // populated appends to dst the links that hold at least one user, ascending.
 func (t *table) populated(dst []netloop.ConnID) []netloop.ConnID {
 	t.lmu.Lock()
-	for l, us := range t.links {
-		if len(us) > 0 {
-			dst = append(dst, l)
-		}
+	for l := range t.links {
+		dst = append(dst, l)
 	}
 	t.lmu.Unlock()
 	slices.Sort(dst)
 	return dst
 }
 
-// add counts one connection of uid with client type ct on link and reports
-// whether the user had no connection before.
+// addLocked counts one connection of uid with client type ct on link.
 func (t *table) addLocked(sh *shard, link netloop.ConnID, uid, ct uint32) {
-	u := sh.m[uid]
-	if u == nil {
-		u = &user{links: map[netloop.ConnID]map[uint32]int{}}
-		sh.m[uid] = u
+	u, known := sh.m[uid]
+	if !known {
 		t.users.Add(1)
 	}
-	c := u.links[link]
-	if c == nil {
-		c = map[uint32]int{}
-		u.links[link] = c
-		t.linkAdd(link, uid)
+	if s := u.find(link, ct); s != nil {
+		s.n++
+	} else {
+		if !u.onLink(link) {
+			t.linkCount(link, 1)
+		}
+		if u.empty() {
+			u.first = slot{link: link, ct: ct, n: 1}
+		} else {
+			u.rest = append(u.rest, slot{link: link, ct: ct, n: 1})
+		}
 	}
-	c[ct]++
+	sh.m[uid] = u
 }
 
 // update applies an IMUserStatusUpdate from link (PROTOCOL.md §4.9) and
@@ -145,7 +225,7 @@ func (t *table) update(link netloop.ConnID, uid, status, ct uint32) notice {
 			status = statusOnline
 		}
 		t.addLocked(sh, link, uid, ct)
-		if sh.m[uid].pcCount() > 0 {
+		if u := sh.m[uid]; u.pcCount() > 0 {
 			n.loginStatus = ptr(1)
 		}
 		if isPC(ct) {
@@ -154,20 +234,23 @@ func (t *table) update(link netloop.ConnID, uid, status, ct uint32) notice {
 		return n
 	}
 	// Offline: honoured only for a connection this link reported.
-	u := sh.m[uid]
-	if u == nil || u.links[link][ct] == 0 {
+	u, ok := sh.m[uid]
+	var s *slot
+	if ok {
+		s = u.find(link, ct)
+	}
+	if s == nil {
 		return n
 	}
-	c := u.links[link]
-	if c[ct]--; c[ct] == 0 {
-		delete(c, ct)
+	s.n--
+	u.compact()
+	if !u.onLink(link) {
+		t.linkCount(link, -1)
 	}
-	if len(c) == 0 {
-		delete(u.links, link)
-		t.linkDel(link, uid)
-	}
-	known := len(u.links) > 0
-	if !known {
+	known := !u.empty()
+	if known {
+		sh.m[uid] = u
+	} else {
 		delete(sh.m, uid)
 		t.users.Add(-1)
 	}
@@ -185,31 +268,36 @@ func (t *table) update(link netloop.ConnID, uid, status, ct uint32) notice {
 // fix: a msg server crash sends the offline notifies that follow).
 func (t *table) dropLink(link netloop.ConnID) []notice {
 	t.lmu.Lock()
-	uids := t.links[link]
+	held := t.links[link]
 	delete(t.links, link)
 	t.lmu.Unlock()
+	if held == 0 {
+		return nil
+	}
 	var out []notice
-	for uid := range uids {
-		sh := t.shard(uid)
+	for i := range t.shards {
+		sh := &t.shards[i]
 		sh.mu.Lock()
-		u := sh.m[uid]
-		if u == nil {
-			sh.mu.Unlock()
-			continue
-		}
-		hadPC := u.pcCount() > 0
-		delete(u.links, link)
-		known := len(u.links) > 0
-		if !known {
-			delete(sh.m, uid)
-			t.users.Add(-1)
-		}
-		if hadPC && u.pcCount() == 0 {
-			n := notice{uid: uid, stat: ptr(statusOffline)}
-			if known {
-				n.loginStatus = ptr(0)
+		for uid, u := range sh.m {
+			if !u.onLink(link) {
+				continue
 			}
-			out = append(out, n)
+			hadPC := u.pcCount() > 0
+			u.dropLink(link)
+			known := !u.empty()
+			if known {
+				sh.m[uid] = u
+			} else {
+				delete(sh.m, uid)
+				t.users.Add(-1)
+			}
+			if hadPC && u.pcCount() == 0 {
+				n := notice{uid: uid, stat: ptr(statusOffline)}
+				if known {
+					n.loginStatus = ptr(0)
+				}
+				out = append(out, n)
+			}
 		}
 		sh.mu.Unlock()
 	}
@@ -237,12 +325,12 @@ func (t *table) holders(dst []netloop.ConnID, uid uint32) []netloop.ConnID {
 	sh := t.shard(uid)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if u := sh.m[uid]; u != nil {
-		for l := range u.links {
-			if !slices.Contains(dst, l) {
-				dst = append(dst, l)
+	if u, ok := sh.m[uid]; ok {
+		u.each(func(s slot) {
+			if !slices.Contains(dst, s.link) {
+				dst = append(dst, s.link)
 			}
-		}
+		})
 	}
 	return dst
 }
@@ -254,7 +342,7 @@ func (t *table) pcOnline(uid uint32) bool {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	u := sh.m[uid]
-	return u != nil && u.pcCount() > 0
+	return u.pcCount() > 0
 }
 
 // entry is one (user, link) pair of the table, for the console.
@@ -271,9 +359,16 @@ func (t *table) snapshot() []entry {
 		sh := &t.shards[i]
 		sh.mu.Lock()
 		for uid, u := range sh.m {
-			for l, c := range u.links {
-				out = append(out, entry{uid: uid, link: l, counts: maps.Clone(c)})
-			}
+			at := len(out)
+			u.each(func(s slot) {
+				for i := at; i < len(out); i++ {
+					if out[i].link == s.link {
+						out[i].counts[s.ct] += int(s.n)
+						return
+					}
+				}
+				out = append(out, entry{uid: uid, link: s.link, counts: map[uint32]int{s.ct: int(s.n)}})
+			})
 		}
 		sh.mu.Unlock()
 	}
