@@ -95,6 +95,7 @@ func (h clientHandler) OnOpen(c *netloop.Conn) {
 		t := g.AddTimer(d, false, func() {
 			if _, _, ok := cl.session(); !ok {
 				s.log.Debug("login timeout", "conn", id)
+				s.c.loginTimeouts.Add(1)
 				g.Close(id)
 			}
 		})

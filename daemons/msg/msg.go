@@ -49,6 +49,7 @@ type counters struct {
 	rateLimited   atomic.Uint64
 	badBodies     atomic.Uint64
 	unauth        atomic.Uint64
+	loginTimeouts atomic.Uint64 // connections closed for not logging in in time
 	kicks         atomic.Uint64
 	dropped       atomic.Uint64 // replies or requests with nowhere to go
 	noLink        atomic.Uint64 // requests dropped because the upstream link was down
@@ -307,6 +308,7 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 		"msgs_rate_limited":   s.c.rateLimited.Load(),
 		"bad_bodies":          s.c.badBodies.Load(),
 		"unauthenticated":     s.c.unauth.Load(),
+		"login_timeouts":      s.c.loginTimeouts.Load(),
 		"kicks":               s.c.kicks.Load(),
 		"dropped":             s.c.dropped.Load(),
 		"no_link":             s.c.noLink.Load(),
