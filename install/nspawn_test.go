@@ -24,13 +24,13 @@ import (
 )
 
 // The Debian root the systemd test boots: debootstrap's minbase plus what a box
-// needs to run systemd as PID 1, and procps: the unit's ExecReload runs /bin/kill,
-// which procps provides (priority important: on every standard Debian install,
-// not in minbase). The cache key hashes all of it.
+// needs to run systemd as PID 1 — and nothing more, so a unit that leans on
+// anything else (procps's /bin/kill for ExecReload, say) fails here. The cache
+// key hashes all of it.
 const (
 	debSuite   = "bookworm"
 	debVariant = "minbase"
-	debInclude = "dbus,procps,systemd,systemd-sysv"
+	debInclude = "dbus,systemd,systemd-sysv"
 )
 
 // debMirror is the apt mirror debootstrap downloads from (TT_DEBIAN_MIRROR overrides).
