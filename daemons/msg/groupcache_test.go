@@ -1,6 +1,7 @@
 package msg
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 
@@ -114,5 +115,57 @@ func TestTakeTicket(t *testing.T) {
 				t.Fatalf("message after takeTicket: %v", &m)
 			}
 		})
+	}
+}
+
+// TestGroupFanoutCached: after the first message of a group, msg fans out
+// from its member cache (no db round trip); every member connection gets
+// the same bytes, without attach data or the cache's ticket; a change
+// notify relayed by route sends the next message through db again.
+func TestGroupFanoutCached(t *testing.T) {
+	e := startEnv(t, nil)
+	alice := dialClient(t, e.addr)
+	alice.login("alice", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
+	bob := dialClient(t, e.addr)
+	bob.login("bob", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
+	carol := dialClient(t, e.addr)
+	carol.login("carol", "pw", pb.ClientType_CLIENT_TYPE_ANDROID, 1)
+	send := func(seq uint16) {
+		t.Helper()
+		sendText(alice, seq, 1, 100, pb.MsgType_MSG_TYPE_GROUP_TEXT, "hi all")
+		if ack := alice.expect(cmdMsgAck).m.(*pb.IMMsgDataAck); ack.GetMsgId() != uint32(seq) {
+			t.Fatalf("ack %v", ack)
+		}
+		b, c := bob.expect(cmdMsgData), carol.expect(cmdMsgData)
+		if !bytes.Equal(b.raw, c.raw) {
+			t.Fatalf("members got different bytes:\n%x\n%x", b.raw, c.raw)
+		}
+		m := b.m.(*pb.IMMsgData)
+		if m.GetMsgId() != uint32(seq) || m.AttachData != nil || len(m.ProtoReflect().GetUnknown()) != 0 {
+			t.Fatalf("delivery %v (unknown fields %x)", m, m.ProtoReflect().GetUnknown())
+		}
+	}
+	for seq := uint16(1); seq <= 3; seq++ {
+		send(seq)
+	}
+	if h, m := e.counter("group_cache_hits"), e.counter("group_cache_misses"); h != 2 || m != 1 {
+		t.Fatalf("cache hits %d misses %d, want 2 and 1", h, m)
+	}
+	// A change notify relayed by route invalidates the group.
+	e.route.mu.Lock()
+	conns := slices.Clone(e.route.conns)
+	e.route.mu.Unlock()
+	if len(conns) == 0 {
+		t.Fatal("route has no link from msg")
+	}
+	reply(conns[len(conns)-1], wire.NewHeader(cmdGroupChangeNtf, 0), &pb.IMGroupChangeMemberNotify{
+		UserId: new(uint32(1)), ChangeType: pb.GroupModifyType_GROUP_MODIFY_TYPE_ADD.Enum(), GroupId: new(uint32(100)),
+		CurUserIdList: []uint32{1, 2, 3}, ChgUserIdList: []uint32{3},
+	})
+	bob.expect(cmdGroupChangeNtf)
+	send(4)
+	send(5)
+	if h, m := e.counter("group_cache_hits"), e.counter("group_cache_misses"); h != 3 || m != 2 {
+		t.Fatalf("after the notify: cache hits %d misses %d, want 3 and 2", h, m)
 	}
 }
