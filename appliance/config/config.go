@@ -44,6 +44,7 @@ type Config struct {
 	Supervisor Supervisor `toml:"supervisor"`
 	Control    Control    `toml:"control"`
 	Netloop    Netloop    `toml:"netloop"`
+	Runtime    Runtime    `toml:"runtime"`
 	Link       Link       `toml:"link"`
 	TLS        TLS        `toml:"tls"`
 	Login      LoginCfg   `toml:"login"`
@@ -76,6 +77,18 @@ type Supervisor struct {
 	// (ctlapi.PathPanic), which the reliability tests use against the
 	// real binary. Never on in production.
 	TestHooks bool `toml:"test_hooks"`
+}
+
+// Runtime tunes the Go runtime of teamtalkd. The GOGC and GOMEMLIMIT
+// environment variables, when set, win over these keys.
+type Runtime struct {
+	// GCPercent is the garbage collector's target heap growth (GOGC):
+	// higher spends memory to save CPU; -1 turns the collector off (only
+	// sensible with a memory limit).
+	GCPercent int `toml:"gc_percent"`
+	// MemoryLimitMB is a soft limit on the process's memory in MiB
+	// (GOMEMLIMIT); 0 means none. With it, a higher gc_percent is safe.
+	MemoryLimitMB int `toml:"memory_limit_mb"`
 }
 
 // Control configures the control API socket.
@@ -310,6 +323,7 @@ func Default() *Config {
 			HistoryKept:       86400,
 		},
 		Netloop: Netloop{Loops: 1},
+		Runtime: Runtime{GCPercent: 100},
 		Link: Link{
 			Heartbeat:    Duration(5 * time.Second),
 			Timeout:      Duration(30 * time.Second),

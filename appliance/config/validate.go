@@ -60,6 +60,15 @@ func (c *Config) Validate() []Problem {
 	if c.Netloop.Loops < 1 || c.Netloop.Loops > 256 {
 		bad("netloop.loops", "must be 1..256, got %d", c.Netloop.Loops)
 	}
+	if r := c.Runtime; r.GCPercent < -1 || r.GCPercent == 0 || r.GCPercent > 10000 {
+		bad("runtime.gc_percent", "must be -1 (off) or 1..10000, got %d", r.GCPercent)
+	}
+	if r := c.Runtime; r.MemoryLimitMB < 0 {
+		bad("runtime.memory_limit_mb", "must be 0 (none) or positive, got %d", r.MemoryLimitMB)
+	}
+	if r := c.Runtime; r.GCPercent == -1 && r.MemoryLimitMB == 0 {
+		bad("runtime.gc_percent", "-1 turns the collector off: set runtime.memory_limit_mb too")
+	}
 	positive("link.heartbeat", c.Link.Heartbeat)
 	positive("link.timeout", c.Link.Timeout)
 	positive("link.reconnect_min", c.Link.ReconnectMin)

@@ -171,6 +171,7 @@ func loadConfig(o options, getenv func(string) string) (*config.Config, string, 
 
 // serve runs the appliance until a stop signal.
 func serve(o options, cfg *config.Config, cfgFile string, log *slog.Logger, level *slog.LevelVar, getenv func(string) string) error {
+	tuneRuntime(cfg.Runtime, getenv, log)
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
