@@ -370,7 +370,17 @@ func (s *Service) clientMsg(r req, m *pb.IMMsgData) {
 	m.CreateTime = &now
 	m.AttachData = attach.Handle(attach.TypeHandle, uint32(r.cl.id))
 	s.c.msgsIn.Add(1)
-	s.sendDB(s.dbPinned(sessionKey(group, r.uid, to)), frame(r.h.Forward(), m))
+	// Counted in flight before the drain flag is read, so that drain either
+	// waits for this message's reply or this message sees the flag.
+	s.inflight.Add(1)
+	if s.draining.Load() {
+		s.inflight.Add(-1)
+		s.c.drainRefused.Add(1)
+		return
+	}
+	if !s.sendDB(s.dbPinned(sessionKey(group, r.uid, to)), frame(r.h.Forward(), m)) {
+		s.inflight.Add(-1)
+	}
 }
 
 func isGroupMsg(t pb.MsgType) bool {

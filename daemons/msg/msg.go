@@ -50,6 +50,7 @@ type counters struct {
 	badBodies     atomic.Uint64
 	unauth        atomic.Uint64
 	loginTimeouts atomic.Uint64 // connections closed for not logging in in time
+	drainRefused  atomic.Uint64 // messages refused (never stored, never acked) while stopping
 	kicks         atomic.Uint64
 	dropped       atomic.Uint64 // replies or requests with nowhere to go
 	noLink        atomic.Uint64 // requests dropped because the upstream link was down
@@ -68,7 +69,12 @@ type Service struct {
 	gc  *groupCache // member lists of recently active groups
 	c   counters
 	rt  reqTimes
-	tls tlsPort
+
+	// inflight counts client messages sent to db and not yet answered;
+	// draining refuses new ones while Run stops (see drain).
+	inflight atomic.Int64
+	draining atomic.Bool
+	tls      tlsPort
 
 	// The live settings (config.LiveKey), replaced by Reload and read per
 	// use; cfg keeps the values Run started with.
@@ -165,6 +171,8 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 	if err := g.Start(); err != nil {
 		return fmt.Errorf("msg: netloop start: %w", err)
 	}
+	s.inflight.Store(0) // a restarted run starts afresh
+	s.draining.Store(false)
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -260,7 +268,34 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 	ready()
 	<-ctx.Done()
 	ln.Close()
+	s.drain(drainTimeout)
 	return nil
+}
+
+// drainTimeout bounds how long a stopping msg waits for the db replies of
+// messages already sent to dbproxy.
+const drainTimeout = 3 * time.Second
+
+// drain runs when msg stops: new client messages are refused from now on
+// (dropped unstored and unacked: their senders see no ack and may resend),
+// and the messages already sent to dbproxy get their replies, and so
+// their senders' acks, before the connections close (Run's deferred
+// netloop Stop flushes the acks). It waits at most timeout, and gives up
+// sooner when no reply came for a second (replies lost with a db link that
+// dropped never come): such a message stays unacked, never acked and lost.
+func (s *Service) drain(timeout time.Duration) {
+	s.draining.Store(true)
+	deadline := time.Now().Add(timeout)
+	last, progress := s.inflight.Load(), time.Now()
+	for n := last; n > 0 && time.Now().Before(deadline) && time.Since(progress) < time.Second; n = s.inflight.Load() {
+		if n < last {
+			last, progress = n, time.Now()
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := s.inflight.Load(); n > 0 {
+		s.log.Warn("stopping with messages unanswered by db", "messages", n)
+	}
 }
 
 // upstreamsUp reports whether every configured db, route and login list has
@@ -309,6 +344,7 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 		"bad_bodies":          s.c.badBodies.Load(),
 		"unauthenticated":     s.c.unauth.Load(),
 		"login_timeouts":      s.c.loginTimeouts.Load(),
+		"drain_refused":       s.c.drainRefused.Load(),
 		"kicks":               s.c.kicks.Load(),
 		"dropped":             s.c.dropped.Load(),
 		"no_link":             s.c.noLink.Load(),

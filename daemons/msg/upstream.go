@@ -203,6 +203,7 @@ func (s *Service) onValidate(m *pb.IMValidateRsp) {
 
 // onStored handles db's answer to a message (§4.3 step 4, §4.4 step 3).
 func (s *Service) onStored(h wire.Header, raw []byte, m *pb.IMMsgData) {
+	defer s.inflight.Add(-1) // after the ack is queued: drain waits for it
 	if m.GetMsgId() == 0 {
 		s.c.dropped.Add(1) // no id allocated: no ack (Q5)
 		return
