@@ -94,9 +94,11 @@ func (h clientHandler) OnOpen(c *netloop.Conn) {
 		id := c.ID()
 		t := g.AddTimer(d, false, func() {
 			if _, _, ok := cl.session(); !ok {
-				s.log.Debug("login timeout", "conn", id)
-				s.c.loginTimeouts.Add(1)
-				g.Close(id)
+				if c := g.Conn(id); c != nil { // not closed by the idle sweep first
+					s.log.Debug("login timeout", "conn", id)
+					s.c.loginTimeouts.Add(1)
+					c.Close()
+				}
 			}
 		})
 		cl.mu.Lock()
