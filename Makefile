@@ -60,9 +60,10 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 60s); a crasher fails 
 
 SOAK_CYCLES  ?= 20
 SOAK_READERS ?= 10000
-soak: ## long reliability runs of e2e: SOAK_CYCLES (20) SIGKILL cycles under load (bolt and MySQL), SOAK_READERS (10,000) stalled readers, the service faults
-	CI=$${CI:-true} TT_CRASH_CYCLES=$(SOAK_CYCLES) TT_SLOW_READERS=$(SOAK_READERS) $(GO) test -count=1 -v -timeout 60m \
-	  -run '^(TestCrashSafety.*|TestSlowReaders|TestFault.*|TestServicePanic|TestGracefulStopUnderLoad)$$' ./e2e
+SOAK_FLOOD   ?= 10000
+soak: ## long reliability runs of e2e: SOAK_CYCLES (20) SIGKILL cycles under load (bolt and MySQL), SOAK_READERS (10,000) stalled readers, SOAK_FLOOD (10,000) idle connections, the service faults, SIGTERM drain
+	CI=$${CI:-true} TT_CRASH_CYCLES=$(SOAK_CYCLES) TT_SLOW_READERS=$(SOAK_READERS) TT_FLOOD_CONNS=$(SOAK_FLOOD) $(GO) test -count=1 -v -timeout 60m \
+	  -run '^(TestCrashSafety.*|TestSlowReaders|TestFault.*|TestServicePanic|TestGracefulStop.*|TestConnectionFlood|TestAcceptEMFILE)$$' ./e2e
 
 proto: ## regenerate wire/pb from its .proto files (needs protoc)
 	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler"; exit 1; }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,8 +23,9 @@ func floodConns(t *testing.T) int { return envInt(t, "TT_FLOOD_CONNS", 2000) }
 
 // flood opens n connections to addr from 32 goroutines; every other one
 // sends half a header, the rest nothing. It returns the connections that
-// were established (a refused or failed dial is counted, not fatal).
-func flood(addr string, n int) (conns []net.Conn, failed int) {
+// were established (a refused or failed dial is counted, not fatal);
+// progress (if not nil) counts the dials as they finish.
+func flood(addr string, n int, progress *atomic.Int64) (conns []net.Conn, failed int) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	next := make(chan int)
@@ -35,6 +37,9 @@ func flood(addr string, n int) (conns []net.Conn, failed int) {
 				c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 				if err == nil && i%2 == 1 {
 					_, err = c.Write(header(64, cmdHeartbeat)[:7])
+				}
+				if progress != nil {
+					progress.Add(1)
 				}
 				mu.Lock()
 				if err != nil {
@@ -145,10 +150,13 @@ func TestConnectionFlood(t *testing.T) {
 	var conns []net.Conn
 	var failed int
 	done := make(chan struct{})
+	var progress atomic.Int64
 	go func() {
 		defer close(done)
-		conns, failed = flood(addr, n)
+		conns, failed = flood(addr, n, &progress)
 	}()
+	// Log in once half the flood is connected, while the rest still comes.
+	eventually(t, 60*time.Second, "half the flood connected", func() bool { return progress.Load() >= int64(n/2) })
 	d := timedLogin(t, addr, "carol")
 	<-done
 	if failed > 0 {
@@ -167,7 +175,7 @@ func TestConnectionFlood(t *testing.T) {
 	if r := a.restarts("msg"); r != 0 {
 		t.Fatalf("msg restarted %d times", r)
 	}
-	t.Logf("flood of %d silent / half-header connections: logins took %v during and %v at its end; all closed by the login timeout within %v of the flood's end (idle_closes + login_timeouts: +%d)", n, d.Round(time.Millisecond), d2.Round(time.Millisecond), closeTook.Round(time.Millisecond), closed)
+	t.Logf("flood of %d silent / half-header connections: logins took %v with half of it connected and %v at its end; all closed by the login timeout within %v of the flood's end (idle_closes + login_timeouts: +%d)", n, d.Round(time.Millisecond), d2.Round(time.Millisecond), closeTook.Round(time.Millisecond), closed)
 }
 
 // openFDs counts the open descriptors of pid.
@@ -200,7 +208,7 @@ func TestAcceptEMFILE(t *testing.T) {
 	}
 	pausesBefore := netMetric(t, a, "accept_pauses", "msg")
 
-	conns, failed := flood(addr, 400)
+	conns, failed := flood(addr, 400, nil)
 	chat(t, alice.Client, bob.Client, "at the descriptor limit")
 	eventually(t, 10*time.Second, "accepting paused on EMFILE", func() bool {
 		return netMetric(t, a, "accept_pauses", "msg") > pausesBefore
