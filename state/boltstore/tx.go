@@ -31,9 +31,42 @@ var (
 )
 
 // rtx is a read transaction with typed accessors.
-type rtx struct{ tx *bolt.Tx }
+type rtx struct {
+	tx *bolt.Tx
+	// The buckets opened so far, by the address of their name (the
+	// package's bucket name variables): bbolt looks a bucket up afresh on
+	// every Tx.Bucket of a read transaction, which made a loop of gets (the
+	// device tokens of a group's 500 members) spend most of its time there.
+	open  [6]openBucket
+	nopen int
+}
 
-func (r *rtx) get(bucket, key []byte) []byte { return r.tx.Bucket(bucket).Get(key) }
+type openBucket struct {
+	name *byte
+	b    *bolt.Bucket
+}
+
+// bucket returns the top-level bucket called name, opened once per
+// transaction.
+func (r *rtx) bucket(name []byte) *bolt.Bucket {
+	if len(name) == 0 {
+		return r.tx.Bucket(name)
+	}
+	p := &name[0]
+	for i := range r.nopen {
+		if r.open[i].name == p {
+			return r.open[i].b
+		}
+	}
+	b := r.tx.Bucket(name)
+	if b != nil && r.nopen < len(r.open) {
+		r.open[r.nopen] = openBucket{name: p, b: b}
+		r.nopen++
+	}
+	return b
+}
+
+func (r *rtx) get(bucket, key []byte) []byte { return r.bucket(bucket).Get(key) }
 
 // getJSON decodes the JSON value under key into v; it reports whether the key
 // exists.
@@ -51,7 +84,7 @@ func (r *rtx) getJSON(bucket, key []byte, v any) (bool, error) {
 // prefix calls fn for every key in bucket that starts with p, in key order,
 // until fn returns false or an error.
 func (r *rtx) prefix(bucket, p []byte, fn func(k, v []byte) (bool, error)) error {
-	c := r.tx.Bucket(bucket).Cursor()
+	c := r.bucket(bucket).Cursor()
 	for k, v := c.Seek(p); k != nil && hasPrefix(k, p); k, v = c.Next() {
 		more, err := fn(k, v)
 		if err != nil || !more {
@@ -64,7 +97,7 @@ func (r *rtx) prefix(bucket, p []byte, fn func(k, v []byte) (bool, error)) error
 // prefixReverse is prefix from the last key down, starting at or below from
 // (from must start with p; nil means the end of the prefix range).
 func (r *rtx) prefixReverse(bucket, p, from []byte, fn func(k, v []byte) (bool, error)) error {
-	c := r.tx.Bucket(bucket).Cursor()
+	c := r.bucket(bucket).Cursor()
 	var k, v []byte
 	switch end := prefixEnd(p); {
 	case from != nil:
@@ -173,7 +206,7 @@ func (w *wtx) put(bucket, key, value []byte) error {
 // that keep the mark true).
 func (w *wtx) putRaw(bucket, key, value []byte) error {
 	w.dirty = true
-	if err := w.tx.Bucket(bucket).Put(key, value); err != nil {
+	if err := w.bucket(bucket).Put(key, value); err != nil {
 		return fmt.Errorf("boltstore: put %s: %w", bucket, err)
 	}
 	return nil
@@ -190,7 +223,7 @@ func (w *wtx) putJSON(bucket, key []byte, v any) error {
 func (w *wtx) del(bucket, key []byte) error {
 	w.untouch(bucket, key)
 	w.dirty = true
-	if err := w.tx.Bucket(bucket).Delete(key); err != nil {
+	if err := w.bucket(bucket).Delete(key); err != nil {
 		return fmt.Errorf("boltstore: delete %s: %w", bucket, err)
 	}
 	return nil
@@ -199,7 +232,7 @@ func (w *wtx) del(bucket, key []byte) error {
 // nextID returns the bucket's next sequence number as a uint32 id.
 func (w *wtx) nextID(bucket []byte) (uint32, error) {
 	w.dirty = true
-	n, err := w.tx.Bucket(bucket).NextSequence()
+	n, err := w.bucket(bucket).NextSequence()
 	if err != nil {
 		return 0, fmt.Errorf("boltstore: sequence %s: %w", bucket, err)
 	}
