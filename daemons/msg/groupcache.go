@@ -134,12 +134,23 @@ func (c *groupCache) seenVersion(gid, version uint32) {
 
 // loggedIn records a local login: entries filled from requests sent
 // before it are not used any more.
-func (c *groupCache) loggedIn() { c.login.Store(c.gen.Add(1)) }
+func (c *groupCache) loggedIn() { storeMax(&c.login, c.gen.Add(1)) }
+
+// storeMax raises v to x unless it is higher already (concurrent raisers
+// must not lower it).
+func storeMax(v *atomic.Uint64, x uint64) {
+	for {
+		old := v.Load()
+		if old >= x || v.CompareAndSwap(old, x) {
+			return
+		}
+	}
+}
 
 // clear forgets everything and refuses the replies already in flight (the
 // route link came back: change notifies may have been missed).
 func (c *groupCache) clear() {
-	c.floor.Store(c.gen.Add(1))
+	storeMax(&c.floor, c.gen.Add(1))
 	for i := range c.sh {
 		s := &c.sh[i]
 		s.mu.Lock()
@@ -152,7 +163,7 @@ func (c *groupCache) clear() {
 // before the sweep no longer fill (the tombstones that would have refused
 // them are gone).
 func (c *groupCache) sweep() {
-	c.floor.Store(c.gen.Load())
+	storeMax(&c.floor, c.gen.Load())
 	now := c.mono()
 	for i := range c.sh {
 		s := &c.sh[i]
