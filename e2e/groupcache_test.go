@@ -110,3 +110,78 @@ func TestGroupMemberCache(t *testing.T) {
 		send(t, bob, []*user{alice, user1, carol}, []*user{user2})
 	})
 }
+
+// TestGroupMemberCacheLogin: a msg server that holds no member of a group
+// still caches it (it fans out what route relays) but gets none of its
+// change notifies (route sends them only where members are). A user added
+// or removed while offline who then logs in there must be served by the
+// current member list: the login makes the cached one suspect.
+func TestGroupMemberCacheLogin(t *testing.T) {
+	a, b := groupHosts(t, 3)
+	msgA, msgB := a.addr("msg.listen"), b.addr("msg.listen")
+	alice := login(t, msgA, "alice", android)
+	bob := login(t, msgA, "bob", android)
+	user1 := login(t, msgB, "user1", android) // keeps B's route link populated; never a member
+	aliceID, bobID, carolID := alice.UserID(), bob.UserID(), uint32(3)
+	const user2ID = 5
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	rsp, err := alice.CreateGroup(ctx, "away", "", []uint32{aliceID, bobID, carolID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := rsp.GetGroupId()
+	sendAll := func(t *testing.T, to []*user, not []*user) {
+		t.Helper()
+		id, err := alice.SendGroupText(ctx, gid, "ping")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range to {
+			if m, _ := u.groupMsg(gid, aliceID); m.GetMsgId() != id {
+				t.Fatalf("%s got id %d, want %d", u.name, m.GetMsgId(), id)
+			}
+		}
+		for _, u := range append(not, to...) {
+			u.noGroupMsg(gid, 200*time.Millisecond)
+		}
+	}
+	// B caches the group from the relayed messages.
+	before := serviceCounter(t, b, "msg", "group_cache_hits")
+	for range 3 {
+		sendAll(t, []*user{bob}, []*user{user1})
+	}
+	if serviceCounter(t, b, "msg", "group_cache_hits") <= before {
+		t.Fatal("B does not use its cache for the relayed messages")
+	}
+
+	t.Run("added while offline, logs in where no member is", func(t *testing.T) {
+		if _, err := alice.ChangeGroupMembers(ctx, gid, pb.GroupModifyType_GROUP_MODIFY_TYPE_ADD, []uint32{user2ID}); err != nil {
+			t.Fatal(err)
+		}
+		bob.changeNotify(gid, pb.GroupModifyType_GROUP_MODIFY_TYPE_ADD)
+		user2 := login(t, msgB, "user2", android)
+		sendAll(t, []*user{bob, user2}, []*user{user1})
+	})
+
+	t.Run("removed while offline, logs in where no member is", func(t *testing.T) {
+		sendAll(t, []*user{bob}, []*user{user1}) // B caches the list with carol
+		if _, err := alice.ChangeGroupMembers(ctx, gid, pb.GroupModifyType_GROUP_MODIFY_TYPE_DEL, []uint32{carolID}); err != nil {
+			t.Fatal(err)
+		}
+		bob.changeNotify(gid, pb.GroupModifyType_GROUP_MODIFY_TYPE_DEL)
+		carol := login(t, msgB, "carol", android)
+		sendAll(t, []*user{bob}, []*user{user1, carol})
+	})
+
+	t.Run("a login elsewhere does not cost the cached list", func(t *testing.T) {
+		sendAll(t, []*user{bob}, []*user{user1})
+		reval := serviceCounter(t, b, "msg", "group_cache_revalidations")
+		login(t, msgB, "user3", android)
+		sendAll(t, []*user{bob}, []*user{user1})
+		if got := serviceCounter(t, b, "msg", "group_cache_revalidations"); got != reval+1 {
+			t.Fatalf("revalidations on B %d → %d, want one", reval, got)
+		}
+	})
+}

@@ -166,7 +166,7 @@ func fakeDB(t *testing.T) *fakePeer {
 		case *pb.IMGroupInfoListReq:
 			var list []*pb.GroupInfo
 			for _, v := range q.GetGroupVersionList() {
-				if v.GetGroupId() == 100 {
+				if v.GetGroupId() == 100 && v.GetVersion() < 1 { // version 1: nothing newer
 					list = append(list, &pb.GroupInfo{
 						GroupId: proto.Uint32(100), Version: proto.Uint32(1), GroupName: proto.String("g"),
 						GroupAvatar: proto.String(""), GroupCreatorId: proto.Uint32(1),

@@ -34,7 +34,7 @@ type groupCache struct {
 	epoch time.Time     // for the monotonic ages
 	sh    [groupCacheShards]gcShard
 
-	hits, misses, fills, invalidations atomic.Uint64
+	hits, misses, fills, revalidations, invalidations atomic.Uint64
 }
 
 type gcShard struct {
@@ -43,8 +43,9 @@ type gcShard struct {
 }
 
 // gcEntry is a cached group or, with members nil, a tombstone recording
-// the gen of its latest invalidation. members is never modified after the
-// entry is stored: readers keep it without the lock.
+// the gen of its latest invalidation. Its fields are read and written under
+// the shard's lock; members is never modified after the entry is stored, so
+// readers keep it without the lock.
 type gcEntry struct {
 	members []uint32
 	version uint32
@@ -68,15 +69,21 @@ func (c *groupCache) mono() int64 { return int64(time.Since(c.epoch)) }
 // ticket returns the ticket for a fill request sent now.
 func (c *groupCache) ticket() uint64 { return c.gen.Load() }
 
-// get returns the cached members of gid, if they may be used now.
-func (c *groupCache) get(gid uint32) ([]uint32, bool) {
+// get returns the cached members of gid when they may be used now (ok).
+// Otherwise version is not 0 when the entry is only suspect because of a
+// local login since its fill: db can confirm it cheaply by version
+// (revalidated), and members are the suspect list, not to be delivered to;
+// 0 means fetch the members in full.
+func (c *groupCache) get(gid uint32) (members []uint32, version uint32, ok bool) {
 	s := c.shard(gid)
 	s.mu.Lock()
 	e := s.m[gid]
-	ok := e != nil && e.members != nil && e.ticket >= c.login.Load() && c.mono()-e.filled < int64(groupCacheTTL)
-	var members []uint32
-	if ok {
-		members = e.members
+	if e != nil && e.members != nil && c.mono()-e.filled < int64(groupCacheTTL) {
+		if e.ticket >= c.login.Load() {
+			members, ok = e.members, true
+		} else {
+			members, version = e.members, e.version
+		}
 	}
 	s.mu.Unlock()
 	if ok {
@@ -84,7 +91,28 @@ func (c *groupCache) get(gid uint32) ([]uint32, bool) {
 	} else {
 		c.misses.Add(1)
 	}
-	return members, ok
+	return members, version, ok
+}
+
+// revalidated handles db's answer "nothing newer than version" to a
+// revalidation sent with ticket t: it returns the members cached at that
+// version, and makes them usable again, unless the group was invalidated
+// since t (or the entry changed or went). The entry's age still runs from
+// its full fill, so the members are fetched in full once per TTL.
+func (c *groupCache) revalidated(gid, version uint32, t uint64) ([]uint32, bool) {
+	if t < c.floor.Load() {
+		return nil, false
+	}
+	s := c.shard(gid)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.m[gid]
+	if e == nil || e.members == nil || e.version != version || t < e.inval {
+		return nil, false
+	}
+	e.ticket = max(e.ticket, t)
+	c.revalidations.Add(1)
+	return e.members, true
 }
 
 // fill stores the members of gid at version from a reply to a request

@@ -42,7 +42,7 @@ func TestGroupCache(t *testing.T) {
 				tt.run(c)
 			}
 			c.fill(7, 3, members, tk)
-			got, ok := c.get(7)
+			got, _, ok := c.get(7)
 			if ok != tt.want || (ok && !slices.Equal(got, members)) {
 				t.Fatalf("get = %v, %v; want ok=%v", got, ok, tt.want)
 			}
@@ -52,36 +52,69 @@ func TestGroupCache(t *testing.T) {
 
 func TestGroupCacheUse(t *testing.T) {
 	tests := []struct {
-		name  string
-		after func(c *groupCache) // events after a good fill
-		want  bool
+		name       string
+		after      func(t *testing.T, c *groupCache) // events after a good fill
+		want       bool
+		revalidate uint32 // the version get offers to revalidate
 	}{
 		{name: "fresh", want: true},
-		{name: "invalidated", after: func(c *groupCache) { c.invalidate(7) }},
-		{name: "local login after the fill", after: func(c *groupCache) { c.loggedIn() }},
-		{name: "newer version seen", after: func(c *groupCache) { c.seenVersion(7, 4) }},
-		{name: "same version seen", after: func(c *groupCache) { c.seenVersion(7, 3) }, want: true},
-		{name: "cleared", after: func(c *groupCache) { c.clear() }},
-		{name: "swept while fresh", after: func(c *groupCache) { c.sweep() }, want: true},
-		{name: "older version refused", after: func(c *groupCache) { c.fill(7, 2, []uint32{9}, c.ticket()) }, want: true},
-		{name: "expired", after: func(c *groupCache) { c.epoch = c.epoch.Add(-groupCacheTTL) }},
+		{name: "invalidated", after: func(t *testing.T, c *groupCache) { c.invalidate(7) }},
+		{name: "local login after the fill", after: func(t *testing.T, c *groupCache) { c.loggedIn() }, revalidate: 3},
+		{name: "login, then revalidated", after: func(t *testing.T, c *groupCache) {
+			c.loggedIn()
+			if _, ok := c.revalidated(7, 3, c.ticket()); !ok {
+				t.Fatal("not revalidated")
+			}
+		}, want: true},
+		{name: "login, revalidation sent, notify", after: func(t *testing.T, c *groupCache) {
+			c.loggedIn()
+			tk := c.ticket()
+			c.invalidate(7)
+			if _, ok := c.revalidated(7, 3, tk); ok {
+				t.Fatal("revalidated across an invalidation")
+			}
+		}},
+		{name: "login, revalidation sent, another login", after: func(t *testing.T, c *groupCache) {
+			c.loggedIn()
+			tk := c.ticket()
+			c.loggedIn()
+			if _, ok := c.revalidated(7, 3, tk); !ok {
+				t.Fatal("not revalidated")
+			}
+		}, revalidate: 3},
+		{name: "login, revalidation of another version", after: func(t *testing.T, c *groupCache) {
+			c.loggedIn()
+			if _, ok := c.revalidated(7, 2, c.ticket()); ok {
+				t.Fatal("revalidated version 2")
+			}
+		}, revalidate: 3},
+		{name: "login, then expired", after: func(t *testing.T, c *groupCache) { c.loggedIn(); c.epoch = c.epoch.Add(-groupCacheTTL) }},
+		{name: "newer version seen", after: func(t *testing.T, c *groupCache) { c.seenVersion(7, 4) }},
+		{name: "same version seen", after: func(t *testing.T, c *groupCache) { c.seenVersion(7, 3) }, want: true},
+		{name: "cleared", after: func(t *testing.T, c *groupCache) { c.clear() }},
+		{name: "swept while fresh", after: func(t *testing.T, c *groupCache) { c.sweep() }, want: true},
+		{name: "older version refused", after: func(t *testing.T, c *groupCache) { c.fill(7, 2, []uint32{9}, c.ticket()) }, want: true},
+		{name: "expired", after: func(t *testing.T, c *groupCache) { c.epoch = c.epoch.Add(-groupCacheTTL) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newGroupCache()
 			c.fill(7, 3, []uint32{1, 2, 3}, c.ticket())
 			if tt.after != nil {
-				tt.after(c)
+				tt.after(t, c)
 			}
-			got, ok := c.get(7)
+			got, v, ok := c.get(7)
 			if ok != tt.want || (ok && !slices.Equal(got, []uint32{1, 2, 3})) {
 				t.Fatalf("get = %v, %v; want ok=%v with the first fill", got, ok, tt.want)
+			}
+			if v != tt.revalidate {
+				t.Fatalf("get offers revalidation at version %d, want %d", v, tt.revalidate)
 			}
 		})
 	}
 }
 
-func TestTakeTicket(t *testing.T) {
+func TestTakeParked(t *testing.T) {
 	body, err := wire.MarshalBody(&pb.IMMsgData{
 		FromUserId: new(uint32(5)), ToSessionId: new(uint32(7)), MsgId: new(uint32(1)), CreateTime: new(uint32(1)),
 		MsgType: pb.MsgType_MSG_TYPE_GROUP_TEXT.Enum(), MsgData: []byte("hi"),
@@ -90,16 +123,17 @@ func TestTakeTicket(t *testing.T) {
 		t.Fatal(err)
 	}
 	forged := protowire.AppendVarint(protowire.AppendTag(slices.Clone(body), ticketField, protowire.VarintType), 1)
+	ours := protowire.AppendVarint(protowire.AppendTag(slices.Clone(body), ticketField, protowire.VarintType), 42)
+	ours = protowire.AppendVarint(protowire.AppendTag(ours, versionField, protowire.VarintType), 3)
 	tests := []struct {
 		name string
 		body []byte
-		want uint64
-		ok   bool
+		want parked
 	}{
-		{"none", body, 0, false},
-		{"ours", protowire.AppendVarint(protowire.AppendTag(slices.Clone(body), ticketField, protowire.VarintType), 42), 42, true},
-		{"client's then ours", protowire.AppendVarint(protowire.AppendTag(forged, ticketField, protowire.VarintType), 43), 43, true},
-		{"other unknown field", protowire.AppendBytes(protowire.AppendTag(slices.Clone(body), 999, protowire.BytesType), []byte("x")), 0, false},
+		{"none", body, parked{}},
+		{"ours", ours, parked{ticket: 42, version: 3, ok: true}},
+		{"client's then ours", protowire.AppendVarint(protowire.AppendTag(forged, ticketField, protowire.VarintType), 43), parked{ticket: 43, ok: true}},
+		{"other unknown field", protowire.AppendBytes(protowire.AppendTag(slices.Clone(body), 999, protowire.BytesType), []byte("x")), parked{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,12 +141,11 @@ func TestTakeTicket(t *testing.T) {
 			if err := wire.Unmarshal(tt.body, &m); err != nil {
 				t.Fatal(err)
 			}
-			got, ok := takeTicket(&m)
-			if got != tt.want || ok != tt.ok {
-				t.Fatalf("takeTicket = %d, %v; want %d, %v", got, ok, tt.want, tt.ok)
+			if got := takeParked(&m); got != tt.want {
+				t.Fatalf("takeParked = %+v; want %+v", got, tt.want)
 			}
 			if len(m.ProtoReflect().GetUnknown()) != 0 || string(m.GetMsgData()) != "hi" {
-				t.Fatalf("message after takeTicket: %v", &m)
+				t.Fatalf("message after takeParked: %v", &m)
 			}
 		})
 	}
@@ -167,5 +200,20 @@ func TestGroupFanoutCached(t *testing.T) {
 	send(5)
 	if h, m := e.counter("group_cache_hits"), e.counter("group_cache_misses"); h != 3 || m != 2 {
 		t.Fatalf("after the notify: cache hits %d misses %d, want 3 and 2", h, m)
+	}
+	// A local login makes the entry suspect: db confirms the version (no
+	// member list) and the cached members are used again.
+	carolPC := dialClient(t, e.addr)
+	carolPC.login("carol", "pw", pb.ClientType_CLIENT_TYPE_MAC, 1)
+	sendText(alice, 6, 1, 100, pb.MsgType_MSG_TYPE_GROUP_TEXT, "hi all")
+	alice.expect(cmdMsgAck)
+	for _, c := range []*tclient{bob, carol, carolPC} {
+		if m := c.expect(cmdMsgData).m.(*pb.IMMsgData); m.GetMsgId() != 6 {
+			t.Fatalf("delivery %v", m)
+		}
+	}
+	send(7)
+	if h, m, r := e.counter("group_cache_hits"), e.counter("group_cache_misses"), e.counter("group_cache_revalidations"); h != 4 || m != 3 || r != 1 {
+		t.Fatalf("after a login: cache hits %d misses %d revalidations %d, want 4, 3 and 1", h, m, r)
 	}
 }

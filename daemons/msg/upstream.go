@@ -257,59 +257,81 @@ func (s *Service) deliverSingle(m *pb.IMMsgData, except netloop.ConnID) {
 
 // groupFanout delivers a stored group message to the local members: from
 // the member cache when it holds the group (no db round trip), else after
-// asking db for the members (§4.4 step 3), which fills the cache. A sender
-// the cached list does not know also goes to db (it may just have joined).
+// asking db for the members (§4.4 step 3), which fills the cache, or only
+// whether they changed since the cached version when a local login made the
+// entry suspect. A sender the cached list does not know goes to db for the
+// full list (it may just have joined).
 func (s *Service) groupFanout(m *pb.IMMsgData, handle uint32) {
-	if members, ok := s.gc.get(m.GetToSessionId()); ok && slices.Contains(members, m.GetFromUserId()) {
+	members, version, ok := s.gc.get(m.GetToSessionId())
+	if ok && slices.Contains(members, m.GetFromUserId()) {
 		s.fanout(m, members, handle)
 		return
 	}
-	s.requestGroupFanout(m, handle)
+	if ok || !slices.Contains(members, m.GetFromUserId()) {
+		version = 0
+	}
+	s.requestGroupFanout(m, handle, version)
 }
 
-// ticketField is the protobuf field number, unknown to IMMsgData, under
-// which requestGroupFanout appends the member cache's ticket to the message
-// it parks in the attach data; only this server reads it back.
-const ticketField = 1000
+// Protobuf field numbers, unknown to IMMsgData, under which
+// requestGroupFanout appends the member cache's ticket and the version it
+// asked for to the message it parks in the attach data; only this server
+// reads them back.
+const (
+	ticketField  = 1000
+	versionField = 1001
+)
 
-// requestGroupFanout asks db for the group's members with the message in a
-// type-3 attach (§4.4 step 3); the message carries the member cache's
-// ticket, so the reply fills the cache only if nothing changed meanwhile.
-func (s *Service) requestGroupFanout(m *pb.IMMsgData, handle uint32) {
+// requestGroupFanout asks db for the group's members newer than version
+// (0: in any case) with the message in a type-3 attach (§4.4 step 3); the
+// message carries the member cache's ticket, so the reply fills the cache
+// only if nothing changed meanwhile.
+func (s *Service) requestGroupFanout(m *pb.IMMsgData, handle, version uint32) {
 	body, err := wire.MarshalBody(m)
 	if err != nil {
 		return
 	}
 	body = protowire.AppendTag(body, ticketField, protowire.VarintType)
 	body = protowire.AppendVarint(body, s.gc.ticket())
-	zero := uint32(0)
+	body = protowire.AppendTag(body, versionField, protowire.VarintType)
+	body = protowire.AppendVarint(body, uint64(version))
 	q := &pb.IMGroupInfoListReq{
 		UserId:           m.FromUserId,
-		GroupVersionList: []*pb.GroupVersionInfo{{GroupId: m.ToSessionId, Version: &zero}},
+		GroupVersionList: []*pb.GroupVersionInfo{{GroupId: m.ToSessionId, Version: &version}},
 		AttachData:       attach.PDU(attach.TypeHandleAndPDU, handle, body),
 	}
 	s.sendDB(s.dbPinned(sessionKey(true, 0, m.GetToSessionId())), frame(wire.NewHeader(cmdGroupInfoReq, 0), q))
 }
 
-// takeTicket returns the cache ticket requestGroupFanout appended to m (the
-// last one, should a client have sent the field too) and drops m's unknown
-// fields.
-func takeTicket(m *pb.IMMsgData) (uint64, bool) {
+// parked is what requestGroupFanout appended to a parked message.
+type parked struct {
+	ticket  uint64
+	version uint32
+	ok      bool // a ticket was found
+}
+
+// takeParked returns what requestGroupFanout appended to m (the last
+// occurrence of each field, should a client have sent them too) and drops
+// m's unknown fields.
+func takeParked(m *pb.IMMsgData) parked {
 	b := m.ProtoReflect().GetUnknown()
-	var t uint64
-	found := false
+	var p parked
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
 			break
 		}
 		b = b[n:]
-		if num == ticketField && typ == protowire.VarintType {
+		if (num == ticketField || num == versionField) && typ == protowire.VarintType {
 			v, k := protowire.ConsumeVarint(b)
 			if k < 0 {
 				break
 			}
-			t, found = v, true
+			if num == ticketField {
+				p.ticket, p.ok = v, true
+			} else {
+				p.version = uint32(v)
+			}
 			b = b[k:]
 			continue
 		}
@@ -320,25 +342,35 @@ func takeTicket(m *pb.IMMsgData) (uint64, bool) {
 		b = b[k:]
 	}
 	m.ProtoReflect().SetUnknown(nil)
-	return t, found
+	return p
 }
 
 // onGroupFanout caches the members db sent and delivers the group message
-// parked in the attach data (§4.4 step 5).
+// parked in the attach data (§4.4 step 5). A revalidation db answered with
+// nothing newer delivers to the cached members, or, if the cache let go of
+// them meanwhile, asks again for the full list.
 func (s *Service) onGroupFanout(r *pb.IMGroupInfoListRsp, d attach.Data) {
 	var m pb.IMMsgData
 	if err := wire.Unmarshal(d.PDU, &m); err != nil {
 		s.badBody("dbproxy-attach", cmdMsgData, err)
 		return
 	}
-	ticket, hasTicket := takeTicket(&m)
+	p := takeParked(&m)
 	var members []uint32
+	listed := false
 	for _, gi := range r.GetGroupInfoList() {
 		if gi.GetGroupId() == m.GetToSessionId() {
-			members = gi.GetGroupMemberList()
-			if hasTicket {
-				s.gc.fill(gi.GetGroupId(), gi.GetVersion(), members, ticket)
+			members, listed = gi.GetGroupMemberList(), true
+			if p.ok {
+				s.gc.fill(gi.GetGroupId(), gi.GetVersion(), members, p.ticket)
 			}
+		}
+	}
+	if !listed && p.ok && p.version != 0 {
+		var ok bool
+		if members, ok = s.gc.revalidated(m.GetToSessionId(), p.version, p.ticket); !ok {
+			s.requestGroupFanout(&m, d.Handle, 0)
+			return
 		}
 	}
 	if !slices.Contains(members, m.GetFromUserId()) {
