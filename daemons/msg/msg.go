@@ -31,6 +31,7 @@ import (
 	"teamtalk/netloop"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
+	"teamtalk/wire/textcrypt"
 )
 
 // kickGrace is how long a kicked connection stays open for its IMKickUser
@@ -70,6 +71,8 @@ type Service struct {
 	c   counters
 	rt  reqTimes
 
+	text *textcrypt.Cipher // decrypts message text for push alerts (msg.aes_key)
+
 	// inflight counts client messages sent to db and not yet answered;
 	// draining refuses new ones while Run stops (see drain).
 	inflight atomic.Int64
@@ -107,6 +110,10 @@ func New(d daemons.Deps) (daemons.Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	text, err := textcrypt.New(d.Config.Msg.AESKey)
+	if err != nil {
+		return nil, fmt.Errorf("msg: msg.aes_key: %w", err)
+	}
 	host, _ := os.Hostname()
 	s := &Service{
 		d:        d,
@@ -116,6 +123,7 @@ func New(d daemons.Deps) (daemons.Service, error) {
 		ipf:      newIPFails(d.Config.Msg.LoginFailPerIP, d.Config.Msg.LoginFailWindow.D()),
 		reg:      newRegistry(),
 		gc:       newGroupCache(),
+		text:     text,
 		fileIPs:  map[*link.Link][]*pb.IpAddr{},
 		hostname: host,
 	}

@@ -474,23 +474,48 @@ func TestTwoInstancesInOneProcess(t *testing.T) {
 	a.expect(cmdTimeRes)
 }
 
-func TestDecryptMsg(t *testing.T) {
-	key := []byte("12345678901234567890123456789012")
-	tests := []struct{ name, cipher, plain string }{
-		{"hello", "nnZSBwfPCz60q69ddmfIJA==", "hello"},
-		{"voice", "QhGXlpFjvMFUNrtl1aaPzA==", "[语音]"},
-		{"16 bytes", "BY1wZOT9JPljcE5qNjw9cQfU6OB7fpsvZh6GP3dYB9g=", "0123456789abcdef"},
+// TestFlash: the alert text of a push decrypts text messages with
+// msg.aes_key (§4.5 step 3, §7.1) and gives up on text that is not the
+// clients' encryption.
+func TestFlash(t *testing.T) {
+	svc, err := New(daemons.Deps{Name: "msg", Kind: config.Msg, Config: config.Default()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := svc.(*Service)
+	s.reg.addUser(1, &client{nick: "ann"})
+	tests := []struct {
+		name    string
+		from    uint32
+		typ     pb.MsgType
+		data    string
+		want    string
+		wantErr bool
+	}{
+		{"text", 1, pb.MsgType_MSG_TYPE_SINGLE_TEXT, "nnZSBwfPCz60q69ddmfIJA==", "ann:hello", false},
+		{"utf8 group text", 1, pb.MsgType_MSG_TYPE_GROUP_TEXT, "QhGXlpFjvMFUNrtl1aaPzA==", "ann:[语音]", false},
+		{"whole block", 1, pb.MsgType_MSG_TYPE_SINGLE_TEXT, "BY1wZOT9JPljcE5qNjw9cQfU6OB7fpsvZh6GP3dYB9g=", "ann:0123456789abcdef", false},
+		{"sender without nick", 2, pb.MsgType_MSG_TYPE_SINGLE_TEXT, "nnZSBwfPCz60q69ddmfIJA==", genericFlash, false},
+		{"audio", 1, pb.MsgType_MSG_TYPE_SINGLE_AUDIO, "", "ann给您发送了一条语音消息", false},
+		{"plain text is refused", 1, pb.MsgType_MSG_TYPE_SINGLE_TEXT, "plain hello", "", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := decryptMsg(key, tc.cipher)
-			if err != nil || got != tc.plain {
-				t.Fatalf("decrypt = %q, %v", got, err)
+			got, err := s.flash(&pb.IMMsgData{FromUserId: proto.Uint32(tc.from), MsgType: tc.typ.Enum(), MsgData: []byte(tc.data)})
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Fatalf("flash = %q, %v; want %q, error %v", got, err, tc.want, tc.wantErr)
 			}
 		})
 	}
-	if _, err := decryptMsg(key, "plain hello"); err == nil {
-		t.Fatal("plain text decrypted")
+}
+
+// TestNewBadAESKey: msg refuses a key that is not AES-256 when built rather
+// than failing every push.
+func TestNewBadAESKey(t *testing.T) {
+	cfg := config.Default()
+	cfg.Msg.AESKey = "short"
+	if _, err := New(daemons.Deps{Name: "msg", Kind: config.Msg, Config: cfg}); err == nil {
+		t.Fatal("New accepted a 5-byte aes_key")
 	}
 }
 

@@ -1,10 +1,6 @@
 package msg
 
 import (
-	"crypto/aes"
-	"encoding/base64"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -160,14 +156,14 @@ func (s *Service) flash(m *pb.IMMsgData) (string, error) {
 	var text string
 	switch m.GetMsgType() {
 	case pb.MsgType_MSG_TYPE_SINGLE_TEXT, pb.MsgType_MSG_TYPE_GROUP_TEXT:
-		plain, err := decryptMsg([]byte(s.cfg.AESKey), string(m.GetMsgData()))
+		plain, err := s.text.Decrypt(m.GetMsgData())
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("msg: push alert of message %d: %w", m.GetMsgId(), err)
 		}
-		if strings.Contains(plain, imageMarker) || nick == "" {
+		if strings.Contains(string(plain), imageMarker) || nick == "" {
 			return genericFlash, nil
 		}
-		text = nick + ":" + plain
+		text = nick + ":" + string(plain)
 	case pb.MsgType_MSG_TYPE_SINGLE_AUDIO:
 		if nick == "" {
 			return genericFlash, nil
@@ -193,34 +189,3 @@ func (s *Service) flash(m *pb.IMMsgData) (string, error) {
 }
 
 func utf8Start(b byte) bool { return b&0xc0 != 0x80 }
-
-// errDecrypt means a message text is not the clients' encryption (§7.1).
-var errDecrypt = errors.New("msg: cannot decrypt message text")
-
-// decryptMsg reverses the clients' AES-256-ECB + length-suffix + base64
-// encryption of message text (§7.1).
-func decryptMsg(key []byte, text string) (string, error) {
-	clean := strings.Map(func(r rune) rune {
-		if r == '=' || r == ' ' || r == '\n' || r == '\r' || r == '\t' {
-			return -1
-		}
-		return r
-	}, text)
-	raw, err := base64.RawStdEncoding.DecodeString(clean)
-	if err != nil || len(raw) == 0 || len(raw)%aes.BlockSize != 0 {
-		return "", errDecrypt
-	}
-	b, err := aes.NewCipher(key)
-	if err != nil {
-		return "", fmt.Errorf("msg: aes key: %w", err)
-	}
-	out := make([]byte, len(raw))
-	for i := 0; i < len(raw); i += aes.BlockSize {
-		b.Decrypt(out[i:i+aes.BlockSize], raw[i:i+aes.BlockSize])
-	}
-	n := binary.BigEndian.Uint32(out[len(out)-4:])
-	if int(n) > len(out) {
-		return "", errDecrypt
-	}
-	return string(out[:n]), nil
-}
