@@ -21,9 +21,9 @@ import (
 
 func validateCode(t *testing.T, p *peer, name, pw string) uint32 {
 	t.Helper()
-	rep := p.call(cmdOf(pb.OtherCmdID_CID_OTHER_VALIDATE_REQ), 9,
+	rep := p.call(pb.CmdOtherValidateReq, 9,
 		&pb.IMValidateReq{UserName: proto.String(name), Password: proto.String(pw), AttachData: handleAttach(1)},
-		cmdOf(pb.OtherCmdID_CID_OTHER_VALIDATE_RSP))
+		pb.CmdOtherValidateRsp)
 	return rep.(*pb.IMValidateRsp).GetResultCode()
 }
 
@@ -109,8 +109,8 @@ func TestQuietHours(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			now := time.Now()
 			clk.set(time.Date(now.Year(), now.Month(), now.Day(), c.hour, 30, 0, 0, time.Local))
-			rep := p.call(cmdOf(pb.OtherCmdID_CID_OTHER_GET_DEVICE_TOKEN_REQ), 0, &pb.IMGetDeviceTokenReq{UserId: []uint32{1, 2, 3}},
-				cmdOf(pb.OtherCmdID_CID_OTHER_GET_DEVICE_TOKEN_RSP))
+			rep := p.call(pb.CmdOtherGetDeviceTokenReq, 0, &pb.IMGetDeviceTokenReq{UserId: []uint32{1, 2, 3}},
+				pb.CmdOtherGetDeviceTokenRsp)
 			var got []string
 			for _, ti := range rep.(*pb.IMGetDeviceTokenRsp).GetUserTokenInfo() {
 				got = append(got, ti.GetToken())
@@ -135,13 +135,13 @@ func TestLinkHeartbeatAndTimeout(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if h := wire.ParseHeader(fr); h.CommandID != cmdHeartbeat || h.ServiceID != 7 || len(fr) != wire.HeaderLen {
+		if h := wire.ParseHeader(fr); h.CommandID != pb.CmdOtherHeartbeat || h.ServiceID != 7 || len(fr) != wire.HeaderLen {
 			t.Errorf("got %+v", h)
 		}
 	})
 	t.Run("peer heartbeats keep the link and are not echoed", func(t *testing.T) {
 		p := f.dial()
-		hb := wire.AppendFrame(nil, wire.Header{Version: 1, ServiceID: 7, CommandID: cmdHeartbeat, Seq: 4242}, nil)
+		hb := wire.AppendFrame(nil, wire.Header{Version: 1, ServiceID: 7, CommandID: pb.CmdOtherHeartbeat, Seq: 4242}, nil)
 		for range 12 { // 1.2 s, twice the timeout
 			p.writeRaw(hb)
 			deadline := time.Now().Add(100 * time.Millisecond)
@@ -156,8 +156,8 @@ func TestLinkHeartbeatAndTimeout(t *testing.T) {
 			}
 		}
 		p.writeRaw(hb)
-		rep := p.call(cmdOf(pb.LoginCmdID_CID_LOGIN_REQ_QUERY_PUSH_SHIELD), 3, &pb.IMQueryPushShieldReq{UserId: u32(1)},
-			cmdOf(pb.LoginCmdID_CID_LOGIN_RES_QUERY_PUSH_SHIELD))
+		rep := p.call(pb.CmdLoginReqQueryPushShield, 3, &pb.IMQueryPushShieldReq{UserId: u32(1)},
+			pb.CmdLoginResQueryPushShield)
 		if rep == nil {
 			t.Fatal("no reply")
 		}
@@ -179,7 +179,7 @@ func TestGracefulStop(t *testing.T) {
 	const n = 50
 	var batch []byte
 	for i := range n {
-		fr, err := wire.Marshal(wire.NewHeader(cmdOf(pb.MessageCmdID_CID_MSG_DATA), uint16(i)), textMsg(1, 2, pb.MsgType_MSG_TYPE_SINGLE_TEXT, "m"))
+		fr, err := wire.Marshal(wire.NewHeader(pb.CmdMsgData, uint16(i)), textMsg(1, 2, pb.MsgType_MSG_TYPE_SINGLE_TEXT, "m"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,12 +204,12 @@ func TestGracefulStop(t *testing.T) {
 			t.Fatal(err)
 		}
 		switch h.CommandID {
-		case cmdOf(pb.MessageCmdID_CID_MSG_DATA):
+		case pb.CmdMsgData:
 			if m.(*pb.IMMsgData).GetMsgId() == 0 {
 				t.Errorf("reply %d without an id", h.Seq)
 			}
 			replies++
-		case cmdStopReceive:
+		case pb.CmdOtherStopRecvPacket:
 			if m.(*pb.IMStopReceivePacket).GetResult() != 0 || h.ServiceID != 7 {
 				t.Errorf("stop packet %+v %v", h, m)
 			}

@@ -33,7 +33,7 @@ func BenchmarkMsgDataRoundTrip(b *testing.B) {
 					defer wg.Done()
 					from, to := uint32(1000+2*i), uint32(1001+2*i)
 					for seq := uint16(1); next.Add(1) <= int64(b.N); seq++ {
-						fr, err := wire.Marshal(wire.NewHeader(uint16(pb.MessageCmdID_CID_MSG_DATA), seq),
+						fr, err := wire.Marshal(wire.NewHeader(pb.CmdMsgData, seq),
 							textMsg(from, to, pb.MsgType_MSG_TYPE_SINGLE_TEXT, "benchmark message body, about sixty bytes of ciphertext"))
 						if err != nil {
 							errs <- err

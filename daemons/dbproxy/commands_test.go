@@ -18,8 +18,6 @@ import (
 	"teamtalk/wire/pb"
 )
 
-func cmdOf[T ~int32](c T) uint16 { return uint16(c) }
-
 // step is one request of a scenario: the request and either the reply
 // expected (checked by check) or none.
 type step struct {
@@ -44,27 +42,27 @@ func TestCommands(t *testing.T) {
 	audio := append(binary.BigEndian.AppendUint32(nil, 3), "OggS-audio-bytes"...)
 
 	steps := []step{
-		{name: "validate ok", cmd: cmdOf(pb.OtherCmdID_CID_OTHER_VALIDATE_REQ),
+		{name: "validate ok", cmd: pb.CmdOtherValidateReq,
 			req:   &pb.IMValidateReq{UserName: proto.String("alice"), Password: proto.String(state.MD5Hex("123456")), AttachData: att},
-			reply: cmdOf(pb.OtherCmdID_CID_OTHER_VALIDATE_RSP),
+			reply: pb.CmdOtherValidateRsp,
 			check: func(t *testing.T, rep proto.Message) {
 				r := rep.(*pb.IMValidateRsp)
 				if r.GetResultCode() != 0 || r.GetResultString() != textOK || r.GetUserInfo().GetUserId() != 1 || r.GetUserInfo().GetUserNickName() != "Alice" {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "validate wrong password", cmd: cmdOf(pb.OtherCmdID_CID_OTHER_VALIDATE_REQ),
+		{name: "validate wrong password", cmd: pb.CmdOtherValidateReq,
 			req:   &pb.IMValidateReq{UserName: proto.String("alice"), Password: proto.String("nope"), AttachData: att},
-			reply: cmdOf(pb.OtherCmdID_CID_OTHER_VALIDATE_RSP),
+			reply: pb.CmdOtherValidateRsp,
 			check: func(t *testing.T, rep proto.Message) {
 				r := rep.(*pb.IMValidateRsp)
 				if r.GetResultCode() != 1 || r.GetResultString() != textBad || r.UserInfo != nil {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "users info", cmd: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_USER_INFO_REQUEST),
+		{name: "users info", cmd: pb.CmdBuddyListUserInfoRequest,
 			req:   &pb.IMUsersInfoReq{UserId: u32(1), UserIdList: []uint32{3, 99, 2}, AttachData: att},
-			reply: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_USER_INFO_RESPONSE),
+			reply: pb.CmdBuddyListUserInfoResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				r := rep.(*pb.IMUsersInfoRsp)
 				var ids []uint32
@@ -75,25 +73,25 @@ func TestCommands(t *testing.T) {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "all users full", cmd: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_ALL_USER_REQUEST),
+		{name: "all users full", cmd: pb.CmdBuddyListAllUserRequest,
 			req:   &pb.IMAllUserReq{UserId: u32(1), LatestUpdateTime: u32(0), AttachData: att},
-			reply: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_ALL_USER_RESPONSE),
+			reply: pb.CmdBuddyListAllUserResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				r := rep.(*pb.IMAllUserRsp)
 				if len(r.GetUserList()) != 3 || r.GetLatestUpdateTime() == 0 {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "all users past the watermark", cmd: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_ALL_USER_REQUEST),
+		{name: "all users past the watermark", cmd: pb.CmdBuddyListAllUserRequest,
 			req:   &pb.IMAllUserReq{UserId: u32(1), LatestUpdateTime: u32(uint32(time.Now().Unix()) + 100), AttachData: att},
-			reply: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_ALL_USER_RESPONSE),
+			reply: pb.CmdBuddyListAllUserResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				r := rep.(*pb.IMAllUserRsp)
 				if len(r.GetUserList()) != 0 || r.GetLatestUpdateTime() != uint32(time.Now().Unix())+100 && r.GetLatestUpdateTime() != uint32(time.Now().Unix())+99 {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "all users sees an admin edit", cmd: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_ALL_USER_REQUEST),
+		{name: "all users sees an admin edit", cmd: pb.CmdBuddyListAllUserRequest,
 			setup: func(t *testing.T, f *fixture) {
 				nick := "Bobby"
 				if _, err := f.store.UpdateUser(ctx, 2, state.UserUpdate{Nick: &nick}); err != nil {
@@ -101,7 +99,7 @@ func TestCommands(t *testing.T) {
 				}
 			},
 			req:   &pb.IMAllUserReq{UserId: u32(1), LatestUpdateTime: u32(uint32(time.Now().Unix())), AttachData: att},
-			reply: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_ALL_USER_RESPONSE),
+			reply: pb.CmdBuddyListAllUserResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				r := rep.(*pb.IMAllUserRsp)
 				found := false
@@ -112,18 +110,18 @@ func TestCommands(t *testing.T) {
 					t.Errorf("the edited user is missing: %v", r)
 				}
 			}},
-		{name: "departments", cmd: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_DEPARTMENT_REQUEST),
+		{name: "departments", cmd: pb.CmdBuddyListDepartmentRequest,
 			req:   &pb.IMDepartmentReq{UserId: u32(1), LatestUpdateTime: u32(0), AttachData: att},
-			reply: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_DEPARTMENT_RESPONSE),
+			reply: pb.CmdBuddyListDepartmentResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				r := rep.(*pb.IMDepartmentRsp)
 				if len(r.GetDeptList()) != 1 || r.GetDeptList()[0].GetDeptName() != "dev" || r.GetDeptList()[0].GetDeptId() != 1 {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "message text", cmd: cmdOf(pb.MessageCmdID_CID_MSG_DATA),
+		{name: "message text", cmd: pb.CmdMsgData,
 			req:   textMsg(1, 2, pb.MsgType_MSG_TYPE_SINGLE_TEXT, hello),
-			reply: cmdOf(pb.MessageCmdID_CID_MSG_DATA),
+			reply: pb.CmdMsgData,
 			check: func(t *testing.T, rep proto.Message) {
 				want := textMsg(1, 2, pb.MsgType_MSG_TYPE_SINGLE_TEXT, hello)
 				want.MsgId = u32(1)
@@ -131,26 +129,26 @@ func TestCommands(t *testing.T) {
 					t.Errorf("got %v, want %v", rep, want)
 				}
 			}},
-		{name: "message audio", cmd: cmdOf(pb.MessageCmdID_CID_MSG_DATA),
+		{name: "message audio", cmd: pb.CmdMsgData,
 			req:   textMsg(1, 2, pb.MsgType_MSG_TYPE_SINGLE_AUDIO, string(audio)),
-			reply: cmdOf(pb.MessageCmdID_CID_MSG_DATA),
+			reply: pb.CmdMsgData,
 			check: func(t *testing.T, rep proto.Message) {
 				if r := rep.(*pb.IMMsgData); r.GetMsgId() != 2 || !bytes.Equal(r.GetMsgData(), audio) {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "message to oneself gets id 0", cmd: cmdOf(pb.MessageCmdID_CID_MSG_DATA),
+		{name: "message to oneself gets id 0", cmd: pb.CmdMsgData,
 			req:   textMsg(1, 1, pb.MsgType_MSG_TYPE_SINGLE_TEXT, "me"),
-			reply: cmdOf(pb.MessageCmdID_CID_MSG_DATA),
+			reply: pb.CmdMsgData,
 			check: func(t *testing.T, rep proto.Message) {
 				if r := rep.(*pb.IMMsgData); r.GetMsgId() != 0 {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "history rebuilds audio", cmd: cmdOf(pb.MessageCmdID_CID_MSG_LIST_REQUEST),
+		{name: "history rebuilds audio", cmd: pb.CmdMsgListRequest,
 			req: &pb.IMGetMsgListReq{UserId: u32(2), SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum(), SessionId: u32(1),
 				MsgIdBegin: u32(0), MsgCnt: u32(10), AttachData: att},
-			reply: cmdOf(pb.MessageCmdID_CID_MSG_LIST_RESPONSE),
+			reply: pb.CmdMsgListResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				r := rep.(*pb.IMGetMsgListRsp)
 				l := r.GetMsgList()
@@ -158,27 +156,27 @@ func TestCommands(t *testing.T) {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "messages by id", cmd: cmdOf(pb.MessageCmdID_CID_MSG_GET_BY_MSG_ID_REQ),
+		{name: "messages by id", cmd: pb.CmdMsgGetByMsgIdReq,
 			req: &pb.IMGetMsgByIdReq{UserId: u32(2), SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum(), SessionId: u32(1),
 				MsgIdList: []uint32{1, 5}, AttachData: att},
-			reply: cmdOf(pb.MessageCmdID_CID_MSG_GET_BY_MSG_ID_RES),
+			reply: pb.CmdMsgGetByMsgIdRes,
 			check: func(t *testing.T, rep proto.Message) {
 				r := rep.(*pb.IMGetMsgByIdRsp)
 				if len(r.GetMsgList()) != 1 || r.GetMsgList()[0].GetMsgId() != 1 {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "latest msg id", cmd: cmdOf(pb.MessageCmdID_CID_MSG_GET_LATEST_MSG_ID_REQ),
+		{name: "latest msg id", cmd: pb.CmdMsgGetLatestMsgIdReq,
 			req:   &pb.IMGetLatestMsgIdReq{UserId: u32(1), SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum(), SessionId: u32(2), AttachData: att},
-			reply: cmdOf(pb.MessageCmdID_CID_MSG_GET_LATEST_MSG_ID_RSP),
+			reply: pb.CmdMsgGetLatestMsgIdRsp,
 			check: func(t *testing.T, rep proto.Message) {
 				if r := rep.(*pb.IMGetLatestMsgIdRsp); r.GetLatestMsgId() != 2 {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "recent sessions show the audio preview", cmd: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_RECENT_CONTACT_SESSION_REQUEST),
+		{name: "recent sessions show the audio preview", cmd: pb.CmdBuddyListRecentContactSessionRequest,
 			req:   &pb.IMRecentContactSessionReq{UserId: u32(2), LatestUpdateTime: u32(0), AttachData: att},
-			reply: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_RECENT_CONTACT_SESSION_RESPONSE),
+			reply: pb.CmdBuddyListRecentContactSessionResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				r := rep.(*pb.IMRecentContactSessionRsp)
 				l := r.GetContactSessionList()
@@ -187,9 +185,9 @@ func TestCommands(t *testing.T) {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "unread", cmd: cmdOf(pb.MessageCmdID_CID_MSG_UNREAD_CNT_REQUEST),
+		{name: "unread", cmd: pb.CmdMsgUnreadCntRequest,
 			req:   &pb.IMUnreadMsgCntReq{UserId: u32(2), AttachData: att},
-			reply: cmdOf(pb.MessageCmdID_CID_MSG_UNREAD_CNT_RESPONSE),
+			reply: pb.CmdMsgUnreadCntResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				r := rep.(*pb.IMUnreadMsgCntRsp)
 				l := r.GetUnreadinfoList()
@@ -197,35 +195,35 @@ func TestCommands(t *testing.T) {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "read ack has no reply", cmd: cmdOf(pb.MessageCmdID_CID_MSG_READ_ACK), noReply: true,
+		{name: "read ack has no reply", cmd: pb.CmdMsgReadAck, noReply: true,
 			req: &pb.IMMsgDataReadAck{UserId: u32(2), SessionId: u32(1), MsgId: u32(2), SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum()}},
-		{name: "unread after the read ack", cmd: cmdOf(pb.MessageCmdID_CID_MSG_UNREAD_CNT_REQUEST),
+		{name: "unread after the read ack", cmd: pb.CmdMsgUnreadCntRequest,
 			req:   &pb.IMUnreadMsgCntReq{UserId: u32(2), AttachData: att},
-			reply: cmdOf(pb.MessageCmdID_CID_MSG_UNREAD_CNT_RESPONSE),
+			reply: pb.CmdMsgUnreadCntResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				if r := rep.(*pb.IMUnreadMsgCntRsp); r.GetTotalCnt() != 0 || len(r.GetUnreadinfoList()) != 0 {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "remove session", cmd: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_REMOVE_SESSION_REQ),
+		{name: "remove session", cmd: pb.CmdBuddyListRemoveSessionReq,
 			req:   &pb.IMRemoveSessionReq{UserId: u32(2), SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum(), SessionId: u32(1), AttachData: att},
-			reply: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_REMOVE_SESSION_RES),
+			reply: pb.CmdBuddyListRemoveSessionRes,
 			check: func(t *testing.T, rep proto.Message) {
 				if r := rep.(*pb.IMRemoveSessionRsp); r.GetResultCode() != 0 || r.GetSessionId() != 1 {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "remove session again fails", cmd: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_REMOVE_SESSION_REQ),
+		{name: "remove session again fails", cmd: pb.CmdBuddyListRemoveSessionReq,
 			req:   &pb.IMRemoveSessionReq{UserId: u32(2), SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum(), SessionId: u32(1), AttachData: att},
-			reply: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_REMOVE_SESSION_RES),
+			reply: pb.CmdBuddyListRemoveSessionRes,
 			check: func(t *testing.T, rep proto.Message) {
 				if r := rep.(*pb.IMRemoveSessionRsp); r.GetResultCode() != 1 {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "sign info", cmd: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_SIGN_INFO_REQUEST),
+		{name: "sign info", cmd: pb.CmdBuddyListChangeSignInfoRequest,
 			req:   &pb.IMChangeSignInfoReq{UserId: u32(3), SignInfo: proto.String("it's carol"), AttachData: att},
-			reply: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_SIGN_INFO_RESPONSE),
+			reply: pb.CmdBuddyListChangeSignInfoResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				r := rep.(*pb.IMChangeSignInfoRsp)
 				u, _ := f.store.UserByName(ctx, "carol")
@@ -233,39 +231,39 @@ func TestCommands(t *testing.T) {
 					t.Errorf("got %v, stored %q", r, u.SignInfo)
 				}
 			}},
-		{name: "sign info too long", cmd: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_SIGN_INFO_REQUEST),
+		{name: "sign info too long", cmd: pb.CmdBuddyListChangeSignInfoRequest,
 			req:   &pb.IMChangeSignInfoReq{UserId: u32(3), SignInfo: proto.String(string(bytes.Repeat([]byte("x"), 129))), AttachData: att},
-			reply: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_SIGN_INFO_RESPONSE),
+			reply: pb.CmdBuddyListChangeSignInfoResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				if r := rep.(*pb.IMChangeSignInfoRsp); r.GetResultCode() != 1 || r.SignInfo != nil {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "avatar", cmd: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_AVATAR_REQUEST),
+		{name: "avatar", cmd: pb.CmdBuddyListChangeAvatarRequest,
 			req:   &pb.IMChangeAvatarReq{UserId: u32(3), AvatarUrl: proto.String("g0/000/000/carol.png"), AttachData: att},
-			reply: cmdOf(pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_AVATAR_RESPONSE),
+			reply: pb.CmdBuddyListChangeAvatarResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				u, _ := f.store.UserByName(ctx, "carol")
 				if r := rep.(*pb.IMChangeAvatarRsp); r.GetResultCode() != 0 || u.Avatar != "g0/000/000/carol.png" {
 					t.Errorf("got %v, stored %q", r, u.Avatar)
 				}
 			}},
-		{name: "device token", cmd: cmdOf(pb.LoginCmdID_CID_LOGIN_REQ_DEVICETOKEN),
+		{name: "device token", cmd: pb.CmdLoginReqDevicetoken,
 			req:   &pb.IMDeviceTokenReq{UserId: u32(2), DeviceToken: proto.String("tok-bob"), ClientType: pb.ClientType_CLIENT_TYPE_ANDROID.Enum(), AttachData: att},
-			reply: cmdOf(pb.LoginCmdID_CID_LOGIN_RES_DEVICETOKEN),
+			reply: pb.CmdLoginResDevicetoken,
 			check: func(t *testing.T, rep proto.Message) {
 				if r := rep.(*pb.IMDeviceTokenRsp); r.GetUserId() != 2 {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "get device tokens", cmd: cmdOf(pb.OtherCmdID_CID_OTHER_GET_DEVICE_TOKEN_REQ),
+		{name: "get device tokens", cmd: pb.CmdOtherGetDeviceTokenReq,
 			setup: func(t *testing.T, f *fixture) {
 				if _, err := f.store.SaveMessage(ctx, state.NewMessage{From: 1, To: 2, Type: state.MsgSingleText, Content: []byte("x")}); err != nil {
 					t.Fatal(err)
 				}
 			},
 			req:   &pb.IMGetDeviceTokenReq{UserId: []uint32{1, 2}, AttachData: []byte("serialized IMMsgData")},
-			reply: cmdOf(pb.OtherCmdID_CID_OTHER_GET_DEVICE_TOKEN_RSP),
+			reply: pb.CmdOtherGetDeviceTokenRsp,
 			check: func(t *testing.T, rep proto.Message) {
 				r := rep.(*pb.IMGetDeviceTokenRsp)
 				l := r.GetUserTokenInfo()
@@ -274,80 +272,80 @@ func TestCommands(t *testing.T) {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "push shield on", cmd: cmdOf(pb.LoginCmdID_CID_LOGIN_REQ_PUSH_SHIELD),
+		{name: "push shield on", cmd: pb.CmdLoginReqPushShield,
 			req:   &pb.IMPushShieldReq{UserId: u32(2), ShieldStatus: u32(1), AttachData: att},
-			reply: cmdOf(pb.LoginCmdID_CID_LOGIN_RES_PUSH_SHIELD),
+			reply: pb.CmdLoginResPushShield,
 			check: func(t *testing.T, rep proto.Message) {
 				if r := rep.(*pb.IMPushShieldRsp); r.GetResultCode() != 0 || r.GetShieldStatus() != 1 || r.GetUserId() != 2 {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "query push shield", cmd: cmdOf(pb.LoginCmdID_CID_LOGIN_REQ_QUERY_PUSH_SHIELD),
+		{name: "query push shield", cmd: pb.CmdLoginReqQueryPushShield,
 			req:   &pb.IMQueryPushShieldReq{UserId: u32(2), AttachData: att},
-			reply: cmdOf(pb.LoginCmdID_CID_LOGIN_RES_QUERY_PUSH_SHIELD),
+			reply: pb.CmdLoginResQueryPushShield,
 			check: func(t *testing.T, rep proto.Message) {
 				if r := rep.(*pb.IMQueryPushShieldRsp); r.GetResultCode() != 0 || r.GetShieldStatus() != 1 {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "create group", cmd: cmdOf(pb.GroupCmdID_CID_GROUP_CREATE_REQUEST),
+		{name: "create group", cmd: pb.CmdGroupCreateRequest,
 			req: &pb.IMGroupCreateReq{UserId: u32(1), GroupType: pb.GroupType_GROUP_TYPE_NORMAL.Enum(), GroupName: proto.String("g1"),
 				GroupAvatar: proto.String(""), MemberIdList: []uint32{2, 1, 2}, AttachData: att},
-			reply: cmdOf(pb.GroupCmdID_CID_GROUP_CREATE_RESPONSE),
+			reply: pb.CmdGroupCreateResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				r := rep.(*pb.IMGroupCreateRsp)
 				if r.GetResultCode() != 0 || r.GetGroupId() != 1 || !slices.Equal(r.GetUserIdList(), []uint32{1, 2}) {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "create group without members", cmd: cmdOf(pb.GroupCmdID_CID_GROUP_CREATE_REQUEST),
+		{name: "create group without members", cmd: pb.CmdGroupCreateRequest,
 			req:   &pb.IMGroupCreateReq{UserId: u32(1), GroupType: pb.GroupType_GROUP_TYPE_TMP.Enum(), GroupName: proto.String("g2"), GroupAvatar: proto.String(""), AttachData: att},
-			reply: cmdOf(pb.GroupCmdID_CID_GROUP_CREATE_RESPONSE),
+			reply: pb.CmdGroupCreateResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				if r := rep.(*pb.IMGroupCreateRsp); r.GetResultCode() != 1 || r.GroupId != nil || r.GetGroupName() != "g2" {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "group message", cmd: cmdOf(pb.MessageCmdID_CID_MSG_DATA),
+		{name: "group message", cmd: pb.CmdMsgData,
 			req:   textMsg(2, 1, pb.MsgType_MSG_TYPE_GROUP_TEXT, "hi group"),
-			reply: cmdOf(pb.MessageCmdID_CID_MSG_DATA),
+			reply: pb.CmdMsgData,
 			check: func(t *testing.T, rep proto.Message) {
 				if r := rep.(*pb.IMMsgData); r.GetMsgId() != 1 {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "group message of a non-member is dropped", cmd: cmdOf(pb.MessageCmdID_CID_MSG_DATA), noReply: true,
+		{name: "group message of a non-member is dropped", cmd: pb.CmdMsgData, noReply: true,
 			req: textMsg(3, 1, pb.MsgType_MSG_TYPE_GROUP_TEXT, "intruder")},
-		{name: "normal group list", cmd: cmdOf(pb.GroupCmdID_CID_GROUP_NORMAL_LIST_REQUEST),
+		{name: "normal group list", cmd: pb.CmdGroupNormalListRequest,
 			req:   &pb.IMNormalGroupListReq{UserId: u32(2), AttachData: att},
-			reply: cmdOf(pb.GroupCmdID_CID_GROUP_NORMAL_LIST_RESPONSE),
+			reply: pb.CmdGroupNormalListResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				l := rep.(*pb.IMNormalGroupListRsp).GetGroupVersionList()
 				if len(l) != 1 || l[0].GetGroupId() != 1 || l[0].GetVersion() != 1 {
 					t.Errorf("got %v", rep)
 				}
 			}},
-		{name: "group shield", cmd: cmdOf(pb.GroupCmdID_CID_GROUP_SHIELD_GROUP_REQUEST),
+		{name: "group shield", cmd: pb.CmdGroupShieldGroupRequest,
 			req:   &pb.IMGroupShieldReq{UserId: u32(2), GroupId: u32(1), ShieldStatus: u32(1), AttachData: att},
-			reply: cmdOf(pb.GroupCmdID_CID_GROUP_SHIELD_GROUP_RESPONSE),
+			reply: pb.CmdGroupShieldGroupResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				if r := rep.(*pb.IMGroupShieldRsp); r.GetResultCode() != 0 {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "group shield of a non-member", cmd: cmdOf(pb.GroupCmdID_CID_GROUP_SHIELD_GROUP_REQUEST),
+		{name: "group shield of a non-member", cmd: pb.CmdGroupShieldGroupRequest,
 			req:   &pb.IMGroupShieldReq{UserId: u32(3), GroupId: u32(1), ShieldStatus: u32(1), AttachData: att},
-			reply: cmdOf(pb.GroupCmdID_CID_GROUP_SHIELD_GROUP_RESPONSE),
+			reply: pb.CmdGroupShieldGroupResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				if r := rep.(*pb.IMGroupShieldRsp); r.GetResultCode() != 1 {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "group shield of an unknown group has no reply", cmd: cmdOf(pb.GroupCmdID_CID_GROUP_SHIELD_GROUP_REQUEST), noReply: true,
+		{name: "group shield of an unknown group has no reply", cmd: pb.CmdGroupShieldGroupRequest, noReply: true,
 			req: &pb.IMGroupShieldReq{UserId: u32(2), GroupId: u32(77), ShieldStatus: u32(1), AttachData: att}},
-		{name: "group get shield", cmd: cmdOf(pb.OtherCmdID_CID_OTHER_GET_SHIELD_REQ),
+		{name: "group get shield", cmd: pb.CmdOtherGetShieldReq,
 			req:   &pb.IMGroupGetShieldReq{GroupId: u32(1), UserId: []uint32{1, 2, 3}, AttachData: att},
-			reply: cmdOf(pb.OtherCmdID_CID_OTHER_GET_SHIELD_RSP),
+			reply: pb.CmdOtherGetShieldRsp,
 			check: func(t *testing.T, rep proto.Message) {
 				var got []uint32
 				for _, s := range rep.(*pb.IMGroupGetShieldRsp).GetShieldStatusList() {
@@ -357,29 +355,29 @@ func TestCommands(t *testing.T) {
 					t.Errorf("got %v", rep)
 				}
 			}},
-		{name: "add member refused to a non-creator of a fixed group", cmd: cmdOf(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_REQUEST),
+		{name: "add member refused to a non-creator of a fixed group", cmd: pb.CmdGroupChangeMemberRequest,
 			req: &pb.IMGroupChangeMemberReq{UserId: u32(2), ChangeType: pb.GroupModifyType_GROUP_MODIFY_TYPE_ADD.Enum(), GroupId: u32(1),
 				MemberIdList: []uint32{3}, AttachData: att},
-			reply: cmdOf(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_RESPONSE),
+			reply: pb.CmdGroupChangeMemberResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				if r := rep.(*pb.IMGroupChangeMemberRsp); r.GetResultCode() != 1 || len(r.GetCurUserIdList()) != 0 {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "add member by the creator", cmd: cmdOf(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_REQUEST),
+		{name: "add member by the creator", cmd: pb.CmdGroupChangeMemberRequest,
 			req: &pb.IMGroupChangeMemberReq{UserId: u32(1), ChangeType: pb.GroupModifyType_GROUP_MODIFY_TYPE_ADD.Enum(), GroupId: u32(1),
 				MemberIdList: []uint32{3, 2}, AttachData: att},
-			reply: cmdOf(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_RESPONSE),
+			reply: pb.CmdGroupChangeMemberResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				r := rep.(*pb.IMGroupChangeMemberRsp)
 				if r.GetResultCode() != 0 || !slices.Equal(r.GetCurUserIdList(), []uint32{1, 2, 3}) || !slices.Equal(r.GetChgUserIdList(), []uint32{3}) {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "group info newer than version 1", cmd: cmdOf(pb.GroupCmdID_CID_GROUP_INFO_REQUEST),
+		{name: "group info newer than version 1", cmd: pb.CmdGroupInfoRequest,
 			req: &pb.IMGroupInfoListReq{UserId: u32(2), GroupVersionList: []*pb.GroupVersionInfo{
 				{GroupId: u32(1), Version: u32(1)}, {GroupId: u32(77), Version: u32(0)}}, AttachData: att},
-			reply: cmdOf(pb.GroupCmdID_CID_GROUP_INFO_RESPONSE),
+			reply: pb.CmdGroupInfoResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				l := rep.(*pb.IMGroupInfoListRsp).GetGroupInfoList()
 				if len(l) != 1 || l[0].GetVersion() != 2 || l[0].GetGroupName() != "g1" || l[0].GetShieldStatus() != 1 ||
@@ -387,42 +385,42 @@ func TestCommands(t *testing.T) {
 					t.Errorf("got %v", rep)
 				}
 			}},
-		{name: "group info not newer", cmd: cmdOf(pb.GroupCmdID_CID_GROUP_INFO_REQUEST),
+		{name: "group info not newer", cmd: pb.CmdGroupInfoRequest,
 			req:   &pb.IMGroupInfoListReq{UserId: u32(2), GroupVersionList: []*pb.GroupVersionInfo{{GroupId: u32(1), Version: u32(2)}}, AttachData: att},
-			reply: cmdOf(pb.GroupCmdID_CID_GROUP_INFO_RESPONSE),
+			reply: pb.CmdGroupInfoResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				if l := rep.(*pb.IMGroupInfoListRsp).GetGroupInfoList(); len(l) != 0 {
 					t.Errorf("got %v", rep)
 				}
 			}},
-		{name: "remove member", cmd: cmdOf(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_REQUEST),
+		{name: "remove member", cmd: pb.CmdGroupChangeMemberRequest,
 			req: &pb.IMGroupChangeMemberReq{UserId: u32(0), ChangeType: pb.GroupModifyType_GROUP_MODIFY_TYPE_DEL.Enum(), GroupId: u32(1),
 				MemberIdList: []uint32{3}, AttachData: att},
-			reply: cmdOf(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_RESPONSE),
+			reply: pb.CmdGroupChangeMemberResponse,
 			check: func(t *testing.T, rep proto.Message) {
 				r := rep.(*pb.IMGroupChangeMemberRsp)
 				if r.GetResultCode() != 0 || !slices.Equal(r.GetCurUserIdList(), []uint32{1, 2}) || !slices.Equal(r.GetChgUserIdList(), []uint32{3}) {
 					t.Errorf("got %v", r)
 				}
 			}},
-		{name: "change members of an unknown group has no reply", cmd: cmdOf(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_REQUEST), noReply: true,
+		{name: "change members of an unknown group has no reply", cmd: pb.CmdGroupChangeMemberRequest, noReply: true,
 			req: &pb.IMGroupChangeMemberReq{UserId: u32(0), ChangeType: pb.GroupModifyType_GROUP_MODIFY_TYPE_ADD.Enum(), GroupId: u32(77), MemberIdList: []uint32{3}}},
-		{name: "add offline file has no reply", cmd: cmdOf(pb.FileCmdID_CID_FILE_ADD_OFFLINE_REQ), noReply: true,
+		{name: "add offline file has no reply", cmd: pb.CmdFileAddOfflineReq, noReply: true,
 			req: &pb.IMFileAddOfflineReq{FromUserId: u32(1), ToUserId: u32(2), TaskId: proto.String("task-1"), FileName: proto.String("a.txt"), FileSize: u32(123)}},
-		{name: "has offline", cmd: cmdOf(pb.FileCmdID_CID_FILE_HAS_OFFLINE_REQ),
+		{name: "has offline", cmd: pb.CmdFileHasOfflineReq,
 			req:   &pb.IMFileHasOfflineReq{UserId: u32(2), AttachData: att},
-			reply: cmdOf(pb.FileCmdID_CID_FILE_HAS_OFFLINE_RES),
+			reply: pb.CmdFileHasOfflineRes,
 			check: func(t *testing.T, rep proto.Message) {
 				l := rep.(*pb.IMFileHasOfflineRsp).GetOfflineFileList()
 				if len(l) != 1 || l[0].GetFromUserId() != 1 || l[0].GetTaskId() != "task-1" || l[0].GetFileName() != "a.txt" || l[0].GetFileSize() != 123 {
 					t.Errorf("got %v", rep)
 				}
 			}},
-		{name: "delete offline file has no reply", cmd: cmdOf(pb.FileCmdID_CID_FILE_DEL_OFFLINE_REQ), noReply: true,
+		{name: "delete offline file has no reply", cmd: pb.CmdFileDelOfflineReq, noReply: true,
 			req: &pb.IMFileDelOfflineReq{FromUserId: u32(1), ToUserId: u32(2), TaskId: proto.String("task-1")}},
-		{name: "has offline after the delete", cmd: cmdOf(pb.FileCmdID_CID_FILE_HAS_OFFLINE_REQ),
+		{name: "has offline after the delete", cmd: pb.CmdFileHasOfflineReq,
 			req:   &pb.IMFileHasOfflineReq{UserId: u32(2), AttachData: att},
-			reply: cmdOf(pb.FileCmdID_CID_FILE_HAS_OFFLINE_RES),
+			reply: pb.CmdFileHasOfflineRes,
 			check: func(t *testing.T, rep proto.Message) {
 				if l := rep.(*pb.IMFileHasOfflineRsp).GetOfflineFileList(); len(l) != 0 {
 					t.Errorf("got %v", rep)
@@ -494,7 +492,7 @@ func TestSeqAndAttachEcho(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			req := &pb.IMQueryPushShieldReq{UserId: u32(1), AttachData: c.attach}
 			h := c.hdr
-			h.ServiceID, h.CommandID = 1, cmdOf(pb.LoginCmdID_CID_LOGIN_REQ_QUERY_PUSH_SHIELD)
+			h.ServiceID, h.CommandID = 1, pb.CmdLoginReqQueryPushShield
 			frame, err := wire.Marshal(h, req)
 			if err != nil {
 				t.Fatal(err)
@@ -505,7 +503,7 @@ func TestSeqAndAttachEcho(t *testing.T) {
 				t.Fatal(err)
 			}
 			gh := wire.ParseHeader(fr)
-			want := wire.Header{Length: gh.Length, Version: 1, ServiceID: 1, CommandID: cmdOf(pb.LoginCmdID_CID_LOGIN_RES_QUERY_PUSH_SHIELD), Seq: c.hdr.Seq}
+			want := wire.Header{Length: gh.Length, Version: 1, ServiceID: 1, CommandID: pb.CmdLoginResQueryPushShield, Seq: c.hdr.Seq}
 			if gh != want {
 				t.Errorf("header %+v, want %+v", gh, want)
 			}
@@ -536,19 +534,19 @@ func TestMalformedDropped(t *testing.T) {
 		cmd  uint16
 		body []byte
 	}{
-		{"garbage", cmdOf(pb.OtherCmdID_CID_OTHER_VALIDATE_REQ), []byte{0xff, 0xff, 0xff}},
-		{"required field missing", cmdOf(pb.OtherCmdID_CID_OTHER_VALIDATE_REQ), []byte{0x0a, 0x01, 'a'}},
-		{"undeclared enum", cmdOf(pb.MessageCmdID_CID_MSG_DATA), mustBody(t, &pb.IMMsgData{FromUserId: u32(1), ToSessionId: u32(2), MsgId: u32(0),
+		{"garbage", pb.CmdOtherValidateReq, []byte{0xff, 0xff, 0xff}},
+		{"required field missing", pb.CmdOtherValidateReq, []byte{0x0a, 0x01, 'a'}},
+		{"undeclared enum", pb.CmdMsgData, mustBody(t, &pb.IMMsgData{FromUserId: u32(1), ToSessionId: u32(2), MsgId: u32(0),
 			CreateTime: u32(1), MsgType: pb.MsgType(0x33).Enum(), MsgData: []byte("x")})},
 		{"unknown command", 0x0999, nil},
-		{"client-only command", cmdOf(pb.LoginCmdID_CID_LOGIN_REQ_USERLOGIN), nil},
+		{"client-only command", pb.CmdLoginReqUserlogin, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p.writeRaw(wire.AppendFrame(nil, wire.NewHeader(c.cmd, 5), c.body))
 			p.expectSilence(100 * time.Millisecond)
-			rep := p.call(cmdOf(pb.LoginCmdID_CID_LOGIN_REQ_QUERY_PUSH_SHIELD), 6, &pb.IMQueryPushShieldReq{UserId: u32(1)},
-				cmdOf(pb.LoginCmdID_CID_LOGIN_RES_QUERY_PUSH_SHIELD))
+			rep := p.call(pb.CmdLoginReqQueryPushShield, 6, &pb.IMQueryPushShieldReq{UserId: u32(1)},
+				pb.CmdLoginResQueryPushShield)
 			if rep.(*pb.IMQueryPushShieldRsp).GetUserId() != 1 {
 				t.Errorf("got %v", rep)
 			}
@@ -591,7 +589,7 @@ func TestMessageOrder(t *testing.T) {
 			}
 			var batch []byte
 			for i := range perLink {
-				fr, err := wire.Marshal(wire.NewHeader(cmdOf(pb.MessageCmdID_CID_MSG_DATA), uint16(i)),
+				fr, err := wire.Marshal(wire.NewHeader(pb.CmdMsgData, uint16(i)),
 					textMsg(from, to, pb.MsgType_MSG_TYPE_SINGLE_TEXT, fmt.Sprintf("%d/%d", l, i)))
 				if err != nil {
 					errs <- err

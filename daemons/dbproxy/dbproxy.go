@@ -41,12 +41,6 @@ import (
 	"teamtalk/wire/textcrypt"
 )
 
-// Commands the proxy itself sends or ignores.
-const (
-	cmdHeartbeat   = uint16(pb.OtherCmdID_CID_OTHER_HEARTBEAT)
-	cmdStopReceive = uint16(pb.OtherCmdID_CID_OTHER_STOP_RECV_PACKET)
-)
-
 // queuePerWorker bounds each worker's queue (and the shared queue, times the
 // worker count). A request that finds its queue full is dropped and counted.
 const queuePerWorker = 1024
@@ -287,7 +281,7 @@ func (s *Service) drain(g *netloop.Group, ln *netloop.Listener) {
 	if err := ln.Close(); err != nil {
 		s.log.Warn("dbproxy: close listener", "err", err)
 	}
-	frame, err := wire.Marshal(wire.NewHeader(cmdStopReceive, 0), &pb.IMStopReceivePacket{Result: proto.Uint32(0)})
+	frame, err := wire.Marshal(wire.NewHeader(pb.CmdOtherStopRecvPacket, 0), &pb.IMStopReceivePacket{Result: proto.Uint32(0)})
 	if err == nil {
 		for _, c := range g.Conns() {
 			_ = g.Write(c.ID, frame) // a link closing meanwhile needs no notice
@@ -339,7 +333,7 @@ func (s *Service) sendHeartbeats() {
 			continue
 		}
 		if frame == nil {
-			frame = wire.AppendFrame(nil, wire.NewHeader(cmdHeartbeat, 0), nil)
+			frame = wire.AppendFrame(nil, wire.NewHeader(pb.CmdOtherHeartbeat, 0), nil)
 		}
 		if c.Write(frame) == nil {
 			s.heartbeats.Add(1)

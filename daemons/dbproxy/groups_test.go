@@ -26,17 +26,17 @@ func TestGroupLimits(t *testing.T) {
 	att := handleAttach(9)
 	create := func(members ...uint32) *pb.IMGroupCreateRsp {
 		t.Helper()
-		return p.call(cmdOf(pb.GroupCmdID_CID_GROUP_CREATE_REQUEST), 5, &pb.IMGroupCreateReq{
+		return p.call(pb.CmdGroupCreateRequest, 5, &pb.IMGroupCreateReq{
 			UserId: u32(1), GroupType: pb.GroupType_GROUP_TYPE_TMP.Enum(), GroupName: proto.String("g"),
 			GroupAvatar: proto.String(""), MemberIdList: members, AttachData: att,
-		}, cmdOf(pb.GroupCmdID_CID_GROUP_CREATE_RESPONSE)).(*pb.IMGroupCreateRsp)
+		}, pb.CmdGroupCreateResponse).(*pb.IMGroupCreateRsp)
 	}
 	add := func(gid uint32, members ...uint32) *pb.IMGroupChangeMemberRsp {
 		t.Helper()
-		return p.call(cmdOf(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_REQUEST), 6, &pb.IMGroupChangeMemberReq{
+		return p.call(pb.CmdGroupChangeMemberRequest, 6, &pb.IMGroupChangeMemberReq{
 			UserId: u32(1), ChangeType: pb.GroupModifyType_GROUP_MODIFY_TYPE_ADD.Enum(), GroupId: u32(gid),
 			MemberIdList: members, AttachData: att,
-		}, cmdOf(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_RESPONSE)).(*pb.IMGroupChangeMemberRsp)
+		}, pb.CmdGroupChangeMemberResponse).(*pb.IMGroupChangeMemberRsp)
 	}
 
 	var gid uint32
@@ -83,7 +83,7 @@ func TestGroupLimits(t *testing.T) {
 			}
 		}},
 		{name: "a non-member's group message gets no reply and is counted", size: 2, user: 2, run: func(t *testing.T) {
-			p.send(cmdOf(pb.MessageCmdID_CID_MSG_DATA), 7, textMsg(dave.ID, gid, pb.MsgType_MSG_TYPE_GROUP_TEXT, "let me in"))
+			p.send(pb.CmdMsgData, 7, textMsg(dave.ID, gid, pb.MsgType_MSG_TYPE_GROUP_TEXT, "let me in"))
 			p.expectSilence(300 * time.Millisecond)
 			if n := f.svc.groupNonMember.Load(); n != 1 {
 				t.Fatalf("non-member refusals = %d, want 1", n)

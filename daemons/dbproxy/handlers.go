@@ -55,70 +55,53 @@ type handler struct {
 	observer atomic.Pointer[prometheus.Observer]
 }
 
-// on builds a handler entry for request type R.
-func on[R proto.Message](name string, reply any, fn func(s *Service, ctx context.Context, req R) (proto.Message, error)) *handler {
-	h := &handler{name: name, fn: func(s *Service, ctx context.Context, req proto.Message) (proto.Message, error) {
+// on builds a handler entry for request type R whose reply goes out as
+// command reply (0: the request has no reply).
+func on[R proto.Message](name string, reply uint16, fn func(s *Service, ctx context.Context, req R) (proto.Message, error)) *handler {
+	return &handler{name: name, reply: reply, fn: func(s *Service, ctx context.Context, req proto.Message) (proto.Message, error) {
 		return fn(s, ctx, req.(R))
 	}}
-	switch r := reply.(type) {
-	case nil:
-	case pb.LoginCmdID:
-		h.reply = uint16(r)
-	case pb.BuddyListCmdID:
-		h.reply = uint16(r)
-	case pb.MessageCmdID:
-		h.reply = uint16(r)
-	case pb.GroupCmdID:
-		h.reply = uint16(r)
-	case pb.FileCmdID:
-		h.reply = uint16(r)
-	case pb.OtherCmdID:
-		h.reply = uint16(r)
-	default:
-		panic(fmt.Sprintf("dbproxy: reply command of %s has type %T", name, reply))
-	}
-	return h
 }
 
 // handlerTable maps every request command the proxy serves to its handler.
 func handlerTable() map[uint16]*handler {
-	msg := on("IMMsgData", pb.MessageCmdID_CID_MSG_DATA, (*Service).saveMessage)
+	msg := on("IMMsgData", pb.CmdMsgData, (*Service).saveMessage)
 	msg.key = func(req proto.Message) uint64 { return sessionKey(req.(*pb.IMMsgData)) }
 	msg.async = func(s *Service, ctx context.Context, req proto.Message, reply func(proto.Message, error)) {
 		s.saveMessageAsync(ctx, req.(*pb.IMMsgData), reply)
 	}
 	// Member changes of one group run in order on the group's worker, so the
 	// size check and the change cannot interleave with another change.
-	chg := on("IMGroupChangeMemberReq", pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_RESPONSE, (*Service).changeMembers)
+	chg := on("IMGroupChangeMemberReq", pb.CmdGroupChangeMemberResponse, (*Service).changeMembers)
 	chg.key = func(req proto.Message) uint64 { return 1<<63 | uint64(req.(*pb.IMGroupChangeMemberReq).GetGroupId()) }
 	return map[uint16]*handler{
-		uint16(pb.OtherCmdID_CID_OTHER_VALIDATE_REQ):                            on("IMValidateReq", pb.OtherCmdID_CID_OTHER_VALIDATE_RSP, (*Service).validate),
-		uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_USER_INFO_REQUEST):              on("IMUsersInfoReq", pb.BuddyListCmdID_CID_BUDDY_LIST_USER_INFO_RESPONSE, (*Service).usersInfo),
-		uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_ALL_USER_REQUEST):               on("IMAllUserReq", pb.BuddyListCmdID_CID_BUDDY_LIST_ALL_USER_RESPONSE, (*Service).allUsers),
-		uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_DEPARTMENT_REQUEST):             on("IMDepartmentReq", pb.BuddyListCmdID_CID_BUDDY_LIST_DEPARTMENT_RESPONSE, (*Service).departments),
-		uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_RECENT_CONTACT_SESSION_REQUEST): on("IMRecentContactSessionReq", pb.BuddyListCmdID_CID_BUDDY_LIST_RECENT_CONTACT_SESSION_RESPONSE, (*Service).recentSessions),
-		uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_REMOVE_SESSION_REQ):             on("IMRemoveSessionReq", pb.BuddyListCmdID_CID_BUDDY_LIST_REMOVE_SESSION_RES, (*Service).removeSession),
-		uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_SIGN_INFO_REQUEST):       on("IMChangeSignInfoReq", pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_SIGN_INFO_RESPONSE, (*Service).changeSignInfo),
-		uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_AVATAR_REQUEST):          on("IMChangeAvatarReq", pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_AVATAR_RESPONSE, (*Service).changeAvatar),
-		uint16(pb.MessageCmdID_CID_MSG_DATA):                                    msg,
-		uint16(pb.MessageCmdID_CID_MSG_LIST_REQUEST):                            on("IMGetMsgListReq", pb.MessageCmdID_CID_MSG_LIST_RESPONSE, (*Service).msgList),
-		uint16(pb.MessageCmdID_CID_MSG_GET_BY_MSG_ID_REQ):                       on("IMGetMsgByIdReq", pb.MessageCmdID_CID_MSG_GET_BY_MSG_ID_RES, (*Service).msgByID),
-		uint16(pb.MessageCmdID_CID_MSG_GET_LATEST_MSG_ID_REQ):                   on("IMGetLatestMsgIdReq", pb.MessageCmdID_CID_MSG_GET_LATEST_MSG_ID_RSP, (*Service).latestMsgID),
-		uint16(pb.MessageCmdID_CID_MSG_UNREAD_CNT_REQUEST):                      on("IMUnreadMsgCntReq", pb.MessageCmdID_CID_MSG_UNREAD_CNT_RESPONSE, (*Service).unread),
-		uint16(pb.MessageCmdID_CID_MSG_READ_ACK):                                on("IMMsgDataReadAck", nil, (*Service).readAck),
-		uint16(pb.LoginCmdID_CID_LOGIN_REQ_DEVICETOKEN):                         on("IMDeviceTokenReq", pb.LoginCmdID_CID_LOGIN_RES_DEVICETOKEN, (*Service).setDeviceToken),
-		uint16(pb.OtherCmdID_CID_OTHER_GET_DEVICE_TOKEN_REQ):                    on("IMGetDeviceTokenReq", pb.OtherCmdID_CID_OTHER_GET_DEVICE_TOKEN_RSP, (*Service).deviceTokens),
-		uint16(pb.LoginCmdID_CID_LOGIN_REQ_PUSH_SHIELD):                         on("IMPushShieldReq", pb.LoginCmdID_CID_LOGIN_RES_PUSH_SHIELD, (*Service).setPushShield),
-		uint16(pb.LoginCmdID_CID_LOGIN_REQ_QUERY_PUSH_SHIELD):                   on("IMQueryPushShieldReq", pb.LoginCmdID_CID_LOGIN_RES_QUERY_PUSH_SHIELD, (*Service).queryPushShield),
-		uint16(pb.GroupCmdID_CID_GROUP_NORMAL_LIST_REQUEST):                     on("IMNormalGroupListReq", pb.GroupCmdID_CID_GROUP_NORMAL_LIST_RESPONSE, (*Service).normalGroups),
-		uint16(pb.GroupCmdID_CID_GROUP_INFO_REQUEST):                            on("IMGroupInfoListReq", pb.GroupCmdID_CID_GROUP_INFO_RESPONSE, (*Service).groupInfo),
-		uint16(pb.GroupCmdID_CID_GROUP_CREATE_REQUEST):                          on("IMGroupCreateReq", pb.GroupCmdID_CID_GROUP_CREATE_RESPONSE, (*Service).createGroup),
-		uint16(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_REQUEST):                   chg,
-		uint16(pb.GroupCmdID_CID_GROUP_SHIELD_GROUP_REQUEST):                    on("IMGroupShieldReq", pb.GroupCmdID_CID_GROUP_SHIELD_GROUP_RESPONSE, (*Service).groupShield),
-		uint16(pb.OtherCmdID_CID_OTHER_GET_SHIELD_REQ):                          on("IMGroupGetShieldReq", pb.OtherCmdID_CID_OTHER_GET_SHIELD_RSP, (*Service).groupGetShield),
-		uint16(pb.FileCmdID_CID_FILE_HAS_OFFLINE_REQ):                           on("IMFileHasOfflineReq", pb.FileCmdID_CID_FILE_HAS_OFFLINE_RES, (*Service).offlineFiles),
-		uint16(pb.FileCmdID_CID_FILE_ADD_OFFLINE_REQ):                           on("IMFileAddOfflineReq", nil, (*Service).addOfflineFile),
-		uint16(pb.FileCmdID_CID_FILE_DEL_OFFLINE_REQ):                           on("IMFileDelOfflineReq", nil, (*Service).delOfflineFile),
+		pb.CmdOtherValidateReq:                     on("IMValidateReq", pb.CmdOtherValidateRsp, (*Service).validate),
+		pb.CmdBuddyListUserInfoRequest:             on("IMUsersInfoReq", pb.CmdBuddyListUserInfoResponse, (*Service).usersInfo),
+		pb.CmdBuddyListAllUserRequest:              on("IMAllUserReq", pb.CmdBuddyListAllUserResponse, (*Service).allUsers),
+		pb.CmdBuddyListDepartmentRequest:           on("IMDepartmentReq", pb.CmdBuddyListDepartmentResponse, (*Service).departments),
+		pb.CmdBuddyListRecentContactSessionRequest: on("IMRecentContactSessionReq", pb.CmdBuddyListRecentContactSessionResponse, (*Service).recentSessions),
+		pb.CmdBuddyListRemoveSessionReq:            on("IMRemoveSessionReq", pb.CmdBuddyListRemoveSessionRes, (*Service).removeSession),
+		pb.CmdBuddyListChangeSignInfoRequest:       on("IMChangeSignInfoReq", pb.CmdBuddyListChangeSignInfoResponse, (*Service).changeSignInfo),
+		pb.CmdBuddyListChangeAvatarRequest:         on("IMChangeAvatarReq", pb.CmdBuddyListChangeAvatarResponse, (*Service).changeAvatar),
+		pb.CmdMsgData:                              msg,
+		pb.CmdMsgListRequest:                       on("IMGetMsgListReq", pb.CmdMsgListResponse, (*Service).msgList),
+		pb.CmdMsgGetByMsgIdReq:                     on("IMGetMsgByIdReq", pb.CmdMsgGetByMsgIdRes, (*Service).msgByID),
+		pb.CmdMsgGetLatestMsgIdReq:                 on("IMGetLatestMsgIdReq", pb.CmdMsgGetLatestMsgIdRsp, (*Service).latestMsgID),
+		pb.CmdMsgUnreadCntRequest:                  on("IMUnreadMsgCntReq", pb.CmdMsgUnreadCntResponse, (*Service).unread),
+		pb.CmdMsgReadAck:                           on("IMMsgDataReadAck", 0, (*Service).readAck),
+		pb.CmdLoginReqDevicetoken:                  on("IMDeviceTokenReq", pb.CmdLoginResDevicetoken, (*Service).setDeviceToken),
+		pb.CmdOtherGetDeviceTokenReq:               on("IMGetDeviceTokenReq", pb.CmdOtherGetDeviceTokenRsp, (*Service).deviceTokens),
+		pb.CmdLoginReqPushShield:                   on("IMPushShieldReq", pb.CmdLoginResPushShield, (*Service).setPushShield),
+		pb.CmdLoginReqQueryPushShield:              on("IMQueryPushShieldReq", pb.CmdLoginResQueryPushShield, (*Service).queryPushShield),
+		pb.CmdGroupNormalListRequest:               on("IMNormalGroupListReq", pb.CmdGroupNormalListResponse, (*Service).normalGroups),
+		pb.CmdGroupInfoRequest:                     on("IMGroupInfoListReq", pb.CmdGroupInfoResponse, (*Service).groupInfo),
+		pb.CmdGroupCreateRequest:                   on("IMGroupCreateReq", pb.CmdGroupCreateResponse, (*Service).createGroup),
+		pb.CmdGroupChangeMemberRequest:             chg,
+		pb.CmdGroupShieldGroupRequest:              on("IMGroupShieldReq", pb.CmdGroupShieldGroupResponse, (*Service).groupShield),
+		pb.CmdOtherGetShieldReq:                    on("IMGroupGetShieldReq", pb.CmdOtherGetShieldRsp, (*Service).groupGetShield),
+		pb.CmdFileHasOfflineReq:                    on("IMFileHasOfflineReq", pb.CmdFileHasOfflineRes, (*Service).offlineFiles),
+		pb.CmdFileAddOfflineReq:                    on("IMFileAddOfflineReq", 0, (*Service).addOfflineFile),
+		pb.CmdFileDelOfflineReq:                    on("IMFileDelOfflineReq", 0, (*Service).delOfflineFile),
 	}
 }
 

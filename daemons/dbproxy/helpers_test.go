@@ -202,7 +202,7 @@ func (p *peer) recv() (wire.Header, proto.Message) {
 		if err != nil {
 			p.t.Fatalf("decode reply cmd %#04x: %v", h.CommandID, err)
 		}
-		if h.CommandID == cmdHeartbeat {
+		if h.CommandID == pb.CmdOtherHeartbeat {
 			continue
 		}
 		return h, m
@@ -234,7 +234,7 @@ func (p *peer) expectSilence(d time.Duration) {
 			}
 			p.t.Fatalf("read: %v", err)
 		}
-		if wire.ParseHeader(fr).CommandID != cmdHeartbeat {
+		if wire.ParseHeader(fr).CommandID != pb.CmdOtherHeartbeat {
 			p.t.Fatalf("unexpected frame cmd %#04x", wire.ParseHeader(fr).CommandID)
 		}
 	}

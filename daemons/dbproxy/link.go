@@ -9,6 +9,7 @@ import (
 
 	"teamtalk/netloop"
 	"teamtalk/wire"
+	"teamtalk/wire/pb"
 )
 
 // linkHandler is the netloop.Handler of the proxy's accepted links. Its
@@ -35,7 +36,7 @@ func (h *linkHandler) OnFrame(c *netloop.Conn, frame []byte) {
 func (s *Service) onFrame(conn netloop.ConnID, frame []byte) {
 	hdr := wire.ParseHeader(frame)
 	switch hdr.CommandID {
-	case cmdHeartbeat, cmdStopReceive:
+	case pb.CmdOtherHeartbeat, pb.CmdOtherStopRecvPacket:
 		return // the idle clock was reset by the read; db never echoes
 	}
 	hd := s.handlers[hdr.CommandID]

@@ -19,7 +19,7 @@ func TestRequestLatencyMetric(t *testing.T) {
 	p := f.dial()
 	const n = 3
 	for i := range n {
-		fr, err := wire.Marshal(wire.NewHeader(cmdOf(pb.MessageCmdID_CID_MSG_DATA), uint16(i)), textMsg(1, 2, pb.MsgType_MSG_TYPE_SINGLE_TEXT, "m"))
+		fr, err := wire.Marshal(wire.NewHeader(pb.CmdMsgData, uint16(i)), textMsg(1, 2, pb.MsgType_MSG_TYPE_SINGLE_TEXT, "m"))
 		if err != nil {
 			t.Fatal(err)
 		}

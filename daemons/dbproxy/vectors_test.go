@@ -131,11 +131,11 @@ func TestVectorReplay(t *testing.T) {
 			continue
 		}
 		h := wire.ParseHeader(vf.frame)
-		if h.CommandID == cmdHeartbeat {
+		if h.CommandID == pb.CmdOtherHeartbeat {
 			continue
 		}
 		frame := vf.frame
-		if h.CommandID == uint16(pb.OtherCmdID_CID_OTHER_VALIDATE_REQ) {
+		if h.CommandID == pb.CmdOtherValidateReq {
 			// carol's literal "secret" (see seed): send what a real client would.
 			_, m, err := wire.DecodeFrame(frame)
 			if err != nil {

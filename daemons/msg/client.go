@@ -13,42 +13,6 @@ import (
 	"teamtalk/wire/pb"
 )
 
-// Command ids used by the client side.
-const (
-	cmdHeartbeat      = uint16(pb.OtherCmdID_CID_OTHER_HEARTBEAT)
-	cmdLoginReq       = uint16(pb.LoginCmdID_CID_LOGIN_REQ_USERLOGIN)
-	cmdLoginRes       = uint16(pb.LoginCmdID_CID_LOGIN_RES_USERLOGIN)
-	cmdLogoutReq      = uint16(pb.LoginCmdID_CID_LOGIN_REQ_LOGINOUT)
-	cmdLogoutRes      = uint16(pb.LoginCmdID_CID_LOGIN_RES_LOGINOUT)
-	cmdKickUser       = uint16(pb.LoginCmdID_CID_LOGIN_KICK_USER)
-	cmdDeviceTokenReq = uint16(pb.LoginCmdID_CID_LOGIN_REQ_DEVICETOKEN)
-	cmdDeviceTokenRes = uint16(pb.LoginCmdID_CID_LOGIN_RES_DEVICETOKEN)
-	cmdKickPCReq      = uint16(pb.LoginCmdID_CID_LOGIN_REQ_KICKPCCLIENT)
-	cmdKickPCRes      = uint16(pb.LoginCmdID_CID_LOGIN_RES_KICKPCCLIENT)
-	cmdMsgData        = uint16(pb.MessageCmdID_CID_MSG_DATA)
-	cmdMsgAck         = uint16(pb.MessageCmdID_CID_MSG_DATA_ACK)
-	cmdReadAck        = uint16(pb.MessageCmdID_CID_MSG_READ_ACK)
-	cmdReadNotify     = uint16(pb.MessageCmdID_CID_MSG_READ_NOTIFY)
-	cmdTimeReq        = uint16(pb.MessageCmdID_CID_MSG_TIME_REQUEST)
-	cmdTimeRes        = uint16(pb.MessageCmdID_CID_MSG_TIME_RESPONSE)
-	cmdUsersStatReq   = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_USERS_STATUS_REQUEST)
-	cmdUsersStatRes   = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_USERS_STATUS_RESPONSE)
-	cmdRemoveSession  = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_REMOVE_SESSION_REQ)
-	cmdRemoveNotify   = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_REMOVE_SESSION_NOTIFY)
-	cmdPCStatusNotify = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_PC_LOGIN_STATUS_NOTIFY)
-	cmdGroupCreate    = uint16(pb.GroupCmdID_CID_GROUP_CREATE_REQUEST)
-	cmdP2P            = uint16(pb.SwitchServiceCmdID_CID_SWITCH_P2P_CMD)
-	cmdFileReq        = uint16(pb.FileCmdID_CID_FILE_REQUEST)
-	cmdFileRes        = uint16(pb.FileCmdID_CID_FILE_RESPONSE)
-	cmdFileNotify     = uint16(pb.FileCmdID_CID_FILE_NOTIFY)
-	cmdFileAddOffline = uint16(pb.FileCmdID_CID_FILE_ADD_OFFLINE_REQ)
-	cmdFileDelOffline = uint16(pb.FileCmdID_CID_FILE_DEL_OFFLINE_REQ)
-	cmdValidateReq    = uint16(pb.OtherCmdID_CID_OTHER_VALIDATE_REQ)
-	cmdServerKick     = uint16(pb.OtherCmdID_CID_OTHER_SERVER_KICK_USER)
-	cmdUserStatusUpd  = uint16(pb.OtherCmdID_CID_OTHER_USER_STATUS_UPDATE)
-	cmdUserCntUpd     = uint16(pb.OtherCmdID_CID_OTHER_USER_CNT_UPDATE)
-)
-
 // dbPool says which db pool a forwarded client command prefers (§5.4).
 type dbPool int
 
@@ -60,25 +24,25 @@ const (
 // forwarded lists the client commands relayed to db with the session user
 // and a handle attach, by preferred pool.
 var forwarded = map[uint16]dbPool{
-	uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_RECENT_CONTACT_SESSION_REQUEST): poolLogin,
-	uint16(pb.MessageCmdID_CID_MSG_LIST_REQUEST):                            poolLogin,
-	uint16(pb.MessageCmdID_CID_MSG_GET_BY_MSG_ID_REQ):                       poolLogin,
-	uint16(pb.MessageCmdID_CID_MSG_UNREAD_CNT_REQUEST):                      poolLogin,
-	uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_USER_INFO_REQUEST):              poolLogin,
-	uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_REMOVE_SESSION_REQ):             poolGeneral,
-	uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_ALL_USER_REQUEST):               poolGeneral,
-	uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_AVATAR_REQUEST):          poolGeneral,
-	uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_DEPARTMENT_REQUEST):             poolGeneral,
-	uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_SIGN_INFO_REQUEST):       poolGeneral,
-	uint16(pb.MessageCmdID_CID_MSG_GET_LATEST_MSG_ID_REQ):                   poolGeneral,
-	uint16(pb.GroupCmdID_CID_GROUP_NORMAL_LIST_REQUEST):                     poolGeneral,
-	uint16(pb.GroupCmdID_CID_GROUP_INFO_REQUEST):                            poolGeneral,
-	uint16(pb.GroupCmdID_CID_GROUP_CREATE_REQUEST):                          poolGeneral,
-	uint16(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_REQUEST):                   poolGeneral,
-	uint16(pb.GroupCmdID_CID_GROUP_SHIELD_GROUP_REQUEST):                    poolGeneral,
-	uint16(pb.LoginCmdID_CID_LOGIN_REQ_PUSH_SHIELD):                         poolGeneral,
-	uint16(pb.LoginCmdID_CID_LOGIN_REQ_QUERY_PUSH_SHIELD):                   poolGeneral,
-	uint16(pb.FileCmdID_CID_FILE_HAS_OFFLINE_REQ):                           poolGeneral,
+	pb.CmdBuddyListRecentContactSessionRequest: poolLogin,
+	pb.CmdMsgListRequest:                       poolLogin,
+	pb.CmdMsgGetByMsgIdReq:                     poolLogin,
+	pb.CmdMsgUnreadCntRequest:                  poolLogin,
+	pb.CmdBuddyListUserInfoRequest:             poolLogin,
+	pb.CmdBuddyListRemoveSessionReq:            poolGeneral,
+	pb.CmdBuddyListAllUserRequest:              poolGeneral,
+	pb.CmdBuddyListChangeAvatarRequest:         poolGeneral,
+	pb.CmdBuddyListDepartmentRequest:           poolGeneral,
+	pb.CmdBuddyListChangeSignInfoRequest:       poolGeneral,
+	pb.CmdMsgGetLatestMsgIdReq:                 poolGeneral,
+	pb.CmdGroupNormalListRequest:               poolGeneral,
+	pb.CmdGroupInfoRequest:                     poolGeneral,
+	pb.CmdGroupCreateRequest:                   poolGeneral,
+	pb.CmdGroupChangeMemberRequest:             poolGeneral,
+	pb.CmdGroupShieldGroupRequest:              poolGeneral,
+	pb.CmdLoginReqPushShield:                   poolGeneral,
+	pb.CmdLoginReqQueryPushShield:              poolGeneral,
+	pb.CmdFileHasOfflineReq:                    poolGeneral,
 }
 
 // clientHandler serves the client listener.
@@ -141,8 +105,8 @@ func (s *Service) announce(uid uint32, ct pb.ClientType, on bool) {
 	if !on {
 		action, status = 2, uint32(pb.UserStatType_USER_STATUS_OFFLINE)
 	}
-	login.Broadcast(frame(wire.NewHeader(cmdUserCntUpd, 0), &pb.IMUserCntUpdate{UserAction: &action, UserId: &uid}))
-	route.Broadcast(frame(wire.NewHeader(cmdUserStatusUpd, 0), &pb.IMUserStatusUpdate{UserStatus: &status, UserId: &uid, ClientType: ct.Enum()}))
+	login.Broadcast(frame(wire.NewHeader(pb.CmdOtherUserCntUpdate, 0), &pb.IMUserCntUpdate{UserAction: &action, UserId: &uid}))
+	route.Broadcast(frame(wire.NewHeader(pb.CmdOtherUserStatusUpdate, 0), &pb.IMUserStatusUpdate{UserStatus: &status, UserId: &uid, ClientType: ct.Enum()}))
 }
 
 // OnFrame dispatches one client PDU.
@@ -154,10 +118,10 @@ func (h clientHandler) OnFrame(c *netloop.Conn, f []byte) {
 	}
 	hd := wire.ParseHeader(f)
 	switch hd.CommandID {
-	case cmdHeartbeat:
+	case pb.CmdOtherHeartbeat:
 		_ = c.Write(f) // echoed byte for byte (§1.5, Q3)
 		return
-	case cmdLoginReq:
+	case pb.CmdLoginReqUserlogin:
 		s.rt.start(c.ID(), hd.Seq, hd.CommandID)
 		s.clientLogin(c, cl, hd, f)
 		return
@@ -181,28 +145,28 @@ func (h clientHandler) OnFrame(c *netloop.Conn, f []byte) {
 	}
 	r := req{cl: cl, uid: uid, ct: ct, h: hd}
 	switch hd.CommandID {
-	case cmdMsgData:
+	case pb.CmdMsgData:
 		s.clientMsg(r, m.(*pb.IMMsgData))
-	case cmdMsgAck:
+	case pb.CmdMsgDataAck:
 		// A receiver's delivery ack: statistics only, no reply (§4.3 step 6).
 		s.c.acks.Add(1)
-	case cmdReadAck:
+	case pb.CmdMsgReadAck:
 		s.clientReadAck(r, m.(*pb.IMMsgDataReadAck))
-	case cmdTimeReq:
+	case pb.CmdMsgTimeRequest:
 		now := uint32(time.Now().Unix())
-		s.writeClient(cl.id, frame(hd.Reply(cmdTimeRes), &pb.IMClientTimeRsp{ServerTime: &now}))
-	case cmdUsersStatReq:
+		s.writeClient(cl.id, frame(hd.Reply(pb.CmdMsgTimeResponse), &pb.IMClientTimeRsp{ServerTime: &now}))
+	case pb.CmdBuddyListUsersStatusRequest:
 		q := m.(*pb.IMUsersStatReq)
 		q.UserId = &uid
 		setAttach(q, attach.PDU(attach.TypeHandle, uint32(cl.id), nil))
 		s.toRoute(frame(hd.Forward(), q))
-	case cmdKickPCReq:
+	case pb.CmdLoginReqKickpcclient:
 		s.clientKickPC(r)
-	case cmdLogoutReq:
+	case pb.CmdLoginReqLoginout:
 		s.clientLogout(r)
-	case cmdDeviceTokenReq:
+	case pb.CmdLoginReqDevicetoken:
 		s.clientDeviceToken(r, m.(*pb.IMDeviceTokenReq))
-	case cmdP2P:
+	case pb.CmdSwitchP2pCmd:
 		q := m.(*pb.IMP2PCmdMsg)
 		q.FromUserId = &uid // never trust the client's from (§10.2)
 		f := frame(hd.Forward(), q)
@@ -211,11 +175,11 @@ func (h clientHandler) OnFrame(c *netloop.Conn, f []byte) {
 			s.deliver(f, s.reg.userConns(q.GetToUserId()), cl.id)
 		}
 		s.toRoute(f)
-	case cmdFileReq:
+	case pb.CmdFileRequest:
 		s.clientFileReq(r, m.(*pb.IMFileReq))
-	case cmdFileAddOffline:
+	case pb.CmdFileAddOfflineReq:
 		s.clientFileAddOffline(r, m.(*pb.IMFileAddOfflineReq))
-	case cmdFileDelOffline:
+	case pb.CmdFileDelOfflineReq:
 		q := m.(*pb.IMFileDelOfflineReq)
 		q.ToUserId = &uid // the receiver deletes the record after downloading
 		s.sendDB(s.dbGeneral(), frame(hd.Forward(), q))
@@ -252,7 +216,7 @@ func (s *Service) badBody(from string, cmd uint16, err error) {
 // clientForward relays a client request to db with the session user and a
 // handle attach (§4 preamble).
 func (s *Service) clientForward(r req, m proto.Message, pool dbPool) {
-	if r.h.CommandID == cmdGroupCreate && m.(*pb.IMGroupCreateReq).GetGroupType() == pb.GroupType_GROUP_TYPE_NORMAL {
+	if r.h.CommandID == pb.CmdGroupCreateRequest && m.(*pb.IMGroupCreateReq).GetGroupType() == pb.GroupType_GROUP_TYPE_NORMAL {
 		s.c.dropped.Add(1) // clients may only create temporary groups (Q16)
 		return
 	}
@@ -263,10 +227,10 @@ func (s *Service) clientForward(r req, m proto.Message, pool dbPool) {
 		l = s.dbAny()
 	}
 	s.sendDB(l, frame(r.h.Forward(), m))
-	if r.h.CommandID == cmdRemoveSession {
+	if r.h.CommandID == pb.CmdBuddyListRemoveSessionReq {
 		q := m.(*pb.IMRemoveSessionReq)
 		if q.GetSessionType() == pb.SessionType_SESSION_TYPE_SINGLE {
-			n := frame(wire.NewHeader(cmdRemoveNotify, 0), &pb.IMRemoveSessionNotify{
+			n := frame(wire.NewHeader(pb.CmdBuddyListRemoveSessionNotify, 0), &pb.IMRemoveSessionNotify{
 				UserId: &r.uid, SessionType: q.SessionType, SessionId: q.SessionId,
 			})
 			s.deliver(n, s.reg.userConns(r.uid), r.cl.id)
@@ -306,7 +270,7 @@ func (s *Service) clientLogin(c *netloop.Conn, cl *client, h wire.Header, f []by
 	if refuse != 0 {
 		s.c.loginFailures.Add(1)
 		now := uint32(time.Now().Unix())
-		s.writeClient(c.ID(), frame(h.Reply(cmdLoginRes), &pb.IMLoginRes{
+		s.writeClient(c.ID(), frame(h.Reply(pb.CmdLoginResUserlogin), &pb.IMLoginRes{
 			ServerTime: &now, ResultCode: refuse.Enum(), ResultString: proto.String(text),
 		}))
 		c.Close()
@@ -334,7 +298,7 @@ func (s *Service) clientLogin(c *netloop.Conn, cl *client, h wire.Header, f []by
 	cl.loginSeq = h.Seq
 	cl.mu.Unlock()
 	v := &pb.IMValidateReq{UserName: q.UserName, Password: q.Password, AttachData: attach.Handle(attach.TypeHandle, uint32(cl.id))}
-	s.sendDB(s.dbAny(), frame(wire.NewHeader(cmdValidateReq, h.Seq), v))
+	s.sendDB(s.dbAny(), frame(wire.NewHeader(pb.CmdOtherValidateReq, h.Seq), v))
 }
 
 // clientMsg handles IMMsgData from a client (§4.3 step 2, §4.4 step 1).
@@ -405,7 +369,7 @@ func (s *Service) clientReadAck(r req, m *pb.IMMsgDataReadAck) {
 	m.UserId = &r.uid
 	group := m.GetSessionType() == pb.SessionType_SESSION_TYPE_GROUP
 	s.sendDB(s.dbPinned(sessionKey(group, r.uid, m.GetSessionId())), frame(r.h.Forward(), m))
-	n := frame(wire.NewHeader(cmdReadNotify, 0), &pb.IMMsgDataReadNotify{
+	n := frame(wire.NewHeader(pb.CmdMsgReadNotify, 0), &pb.IMMsgDataReadNotify{
 		UserId: &r.uid, SessionId: m.SessionId, MsgId: m.MsgId, SessionType: m.SessionType,
 	})
 	s.deliver(n, s.reg.userConns(r.uid), r.cl.id)
@@ -419,20 +383,20 @@ func (s *Service) clientKickPC(r req) {
 	}
 	s.kickLocal(r.uid, pb.ClientType_CLIENT_TYPE_MAC, uint32(pb.KickReasonType_KICK_REASON_MOBILE_KICK), r.cl.id)
 	reason := uint32(pb.KickReasonType_KICK_REASON_MOBILE_KICK)
-	s.toRoute(frame(wire.NewHeader(cmdServerKick, 0), &pb.IMServerKickUser{
+	s.toRoute(frame(wire.NewHeader(pb.CmdOtherServerKickUser, 0), &pb.IMServerKickUser{
 		UserId: &r.uid, ClientType: pb.ClientType_CLIENT_TYPE_MAC.Enum(), Reason: &reason,
 	}))
 	zero := uint32(0)
-	s.writeClient(r.cl.id, frame(r.h.Reply(cmdKickPCRes), &pb.IMKickPCClientRsp{UserId: &r.uid, ResultCode: &zero}))
+	s.writeClient(r.cl.id, frame(r.h.Reply(pb.CmdLoginResKickpcclient), &pb.IMKickPCClientRsp{UserId: &r.uid, ResultCode: &zero}))
 }
 
 // clientLogout handles IMLogoutReq: clear the device token, reply, close.
 func (s *Service) clientLogout(r req) {
-	s.sendDB(s.dbGeneral(), frame(wire.NewHeader(cmdDeviceTokenReq, r.h.Seq), &pb.IMDeviceTokenReq{
+	s.sendDB(s.dbGeneral(), frame(wire.NewHeader(pb.CmdLoginReqDevicetoken, r.h.Seq), &pb.IMDeviceTokenReq{
 		UserId: &r.uid, DeviceToken: proto.String(""), ClientType: r.ct.Enum(),
 	}))
 	zero := uint32(0)
-	s.writeClient(r.cl.id, frame(r.h.Reply(cmdLogoutRes), &pb.IMLogoutRsp{ResultCode: &zero}))
+	s.writeClient(r.cl.id, frame(r.h.Reply(pb.CmdLoginResLoginout), &pb.IMLogoutRsp{ResultCode: &zero}))
 	if _, _, _, _, _, _, g := s.pools(); g != nil {
 		g.Close(r.cl.id)
 	}
@@ -445,7 +409,7 @@ func (s *Service) clientDeviceToken(r req, m *pb.IMDeviceTokenReq) {
 	if !mobile(r.ct) {
 		return
 	}
-	s.writeClient(r.cl.id, frame(r.h.Reply(cmdDeviceTokenRes), &pb.IMDeviceTokenRsp{UserId: &r.uid}))
+	s.writeClient(r.cl.id, frame(r.h.Reply(pb.CmdLoginResDevicetoken), &pb.IMDeviceTokenRsp{UserId: &r.uid}))
 	m.UserId = &r.uid
 	m.ClientType = r.ct.Enum()
 	m.AttachData = attach.Handle(attach.TypeHandle, uint32(r.cl.id))
@@ -460,7 +424,7 @@ func (s *Service) kickLocal(uid uint32, ct pb.ClientType, reason uint32, except 
 	if g == nil {
 		return 0
 	}
-	f := frame(wire.NewHeader(cmdKickUser, 0), &pb.IMKickUser{UserId: &uid, KickReason: pb.KickReasonType(reason).Enum()})
+	f := frame(wire.NewHeader(pb.CmdLoginKickUser, 0), &pb.IMKickUser{UserId: &uid, KickReason: pb.KickReasonType(reason).Enum()})
 	n := 0
 	for _, c := range s.reg.userConns(uid) {
 		if c.id == except {

@@ -76,7 +76,7 @@ func (p *fakePeer) serve(c net.Conn) {
 				break
 			}
 			h := wire.ParseHeader(f)
-			if h.CommandID == cmdHeartbeat {
+			if h.CommandID == pb.CmdOtherHeartbeat {
 				continue
 			}
 			m, _ := wire.DecodeBody(h.CommandID, f[wire.HeaderLen:])
@@ -155,7 +155,7 @@ func fakeDB(t *testing.T) *fakePeer {
 				rsp.ResultCode = proto.Uint32(1)
 				rsp.ResultString = proto.String("用户名/密码错误")
 			}
-			reply(c, g.h.Reply(cmdValidateRsp), rsp)
+			reply(c, g.h.Reply(pb.CmdOtherValidateRsp), rsp)
 		case *pb.IMMsgData:
 			mu.Lock()
 			k := sessionKey(isGroupMsg(q.GetMsgType()), q.GetFromUserId(), q.GetToSessionId())
@@ -175,9 +175,9 @@ func fakeDB(t *testing.T) *fakePeer {
 					})
 				}
 			}
-			reply(c, g.h.Reply(cmdGroupInfoRsp), &pb.IMGroupInfoListRsp{UserId: q.UserId, GroupInfoList: list, AttachData: q.AttachData})
+			reply(c, g.h.Reply(pb.CmdGroupInfoResponse), &pb.IMGroupInfoListRsp{UserId: q.UserId, GroupInfoList: list, AttachData: q.AttachData})
 		case *pb.IMUnreadMsgCntReq:
-			reply(c, g.h.Reply(uint16(pb.MessageCmdID_CID_MSG_UNREAD_CNT_RESPONSE)), &pb.IMUnreadMsgCntRsp{
+			reply(c, g.h.Reply(pb.CmdMsgUnreadCntResponse), &pb.IMUnreadMsgCntRsp{
 				UserId: q.UserId, TotalCnt: proto.Uint32(0), AttachData: q.AttachData,
 			})
 		}
@@ -193,7 +193,7 @@ func fakeRoute(t *testing.T) *fakePeer {
 			for _, id := range q.GetUserIdList() {
 				st = append(st, &pb.UserStat{UserId: proto.Uint32(id), Status: pb.UserStatType_USER_STATUS_ONLINE.Enum()})
 			}
-			reply(c, g.h.Reply(cmdUsersStatRes), &pb.IMUsersStatRsp{UserId: q.UserId, UserStatList: st, AttachData: q.AttachData})
+			reply(c, g.h.Reply(pb.CmdBuddyListUsersStatusResponse), &pb.IMUsersStatRsp{UserId: q.UserId, UserStatList: st, AttachData: q.AttachData})
 		}
 	})
 }
@@ -284,11 +284,11 @@ func (tc *tclient) expectClosed() {
 // login logs in and returns the reply.
 func (tc *tclient) login(name, pw string, ct pb.ClientType, seq uint16) *pb.IMLoginRes {
 	tc.t.Helper()
-	tc.send(cmdLoginReq, seq, &pb.IMLoginReq{
+	tc.send(pb.CmdLoginReqUserlogin, seq, &pb.IMLoginReq{
 		UserName: proto.String(name), Password: proto.String(pw),
 		OnlineStatus: pb.UserStatType_USER_STATUS_ONLINE.Enum(), ClientType: ct.Enum(), ClientVersion: proto.String("1.0"),
 	})
-	g := tc.expect(cmdLoginRes)
+	g := tc.expect(pb.CmdLoginResUserlogin)
 	if g.h.Seq != seq {
 		tc.t.Fatalf("login reply seq %d, want %d", g.h.Seq, seq)
 	}

@@ -13,7 +13,7 @@ import (
 // onFileConfirmed asks a new file link which addresses clients should use
 // (§4.13).
 func (s *Service) onFileConfirmed(l *link.Link) {
-	_ = l.Send(frame(wire.NewHeader(cmdFileIPReq, 0), &pb.IMFileServerIPReq{}))
+	_ = l.Send(frame(wire.NewHeader(pb.CmdOtherFileServerIpReq, 0), &pb.IMFileServerIPReq{}))
 }
 
 // onFileClosed forgets a file link's addresses.
@@ -61,11 +61,11 @@ func (s *Service) onFileFrame(l *link.Link, f []byte) {
 		return
 	}
 	switch h.CommandID {
-	case cmdFileIPRsp:
+	case pb.CmdOtherFileServerIpRsp:
 		s.mu.Lock()
 		s.fileIPs[l] = m.(*pb.IMFileServerIPRsp).GetIpAddrList()
 		s.mu.Unlock()
-	case cmdFileTransferRsp:
+	case pb.CmdOtherFileTransferRsp:
 		s.onFileTransfer(h, m.(*pb.IMFileTransferRsp), l)
 	default:
 		s.c.dropped.Add(1)
@@ -77,7 +77,7 @@ func (s *Service) clientFileReq(r req, m *pb.IMFileReq) {
 	l, _ := s.pickFile()
 	if l == nil {
 		one := uint32(1)
-		s.writeClient(r.cl.id, frame(r.h.Reply(cmdFileRes), &pb.IMFileRsp{
+		s.writeClient(r.cl.id, frame(r.h.Reply(pb.CmdFileResponse), &pb.IMFileRsp{
 			ResultCode: &one, FromUserId: &r.uid, ToUserId: m.ToUserId, FileName: m.FileName,
 			TaskId: new(string), TransMode: m.TransMode,
 		}))
@@ -90,7 +90,7 @@ func (s *Service) clientFileReq(r req, m *pb.IMFileReq) {
 	if m.GetTransMode() == pb.TransferFileType_FILE_TYPE_ONLINE && len(s.reg.userConns(m.GetToUserId())) == 0 {
 		// Online only if the receiver has a PC client somewhere: ask route.
 		body, err := wire.MarshalBody(t)
-		if err == nil && s.toRoute(frame(wire.NewHeader(cmdUsersStatReq, r.h.Seq), &pb.IMUsersStatReq{
+		if err == nil && s.toRoute(frame(wire.NewHeader(pb.CmdBuddyListUsersStatusRequest, r.h.Seq), &pb.IMUsersStatReq{
 			UserId: &r.uid, UserIdList: []uint32{m.GetToUserId()},
 			AttachData: attach.PDU(attach.TypeHandleAndPDUForFile, uint32(r.cl.id), body),
 		})) {
@@ -99,7 +99,7 @@ func (s *Service) clientFileReq(r req, m *pb.IMFileReq) {
 		t.TransMode = pb.TransferFileType_FILE_TYPE_OFFLINE.Enum()
 	}
 	t.AttachData = attach.Handle(attach.TypeHandle, uint32(r.cl.id))
-	_ = l.Send(frame(wire.NewHeader(cmdFileTransferReq, r.h.Seq), t))
+	_ = l.Send(frame(wire.NewHeader(pb.CmdOtherFileTransferReq, r.h.Seq), t))
 }
 
 // onFileProbe finishes the mode choice once route answered (§4.13 step 2).
@@ -108,7 +108,7 @@ func (s *Service) clientFileReq(r req, m *pb.IMFileReq) {
 func (s *Service) onFileProbe(q *pb.IMUsersStatRsp, d attach.Data, seq uint16) {
 	var t pb.IMFileTransferReq
 	if err := wire.Unmarshal(d.PDU, &t); err != nil {
-		s.badBody("route-attach", cmdFileTransferReq, err)
+		s.badBody("route-attach", pb.CmdOtherFileTransferReq, err)
 		return
 	}
 	mode := pb.TransferFileType_FILE_TYPE_OFFLINE
@@ -120,12 +120,12 @@ func (s *Service) onFileProbe(q *pb.IMUsersStatRsp, d attach.Data, seq uint16) {
 	t.TransMode = mode.Enum()
 	t.AttachData = attach.Handle(attach.TypeHandle, d.Handle)
 	if l, _ := s.pickFile(); l != nil {
-		_ = l.Send(frame(wire.NewHeader(cmdFileTransferReq, seq), &t))
+		_ = l.Send(frame(wire.NewHeader(pb.CmdOtherFileTransferReq, seq), &t))
 		return
 	}
 	// No file server any more: answer the client now rather than never.
 	one := uint32(1)
-	s.writeClient(netloop.ConnID(d.Handle), frame(wire.NewHeader(cmdFileRes, seq), &pb.IMFileRsp{
+	s.writeClient(netloop.ConnID(d.Handle), frame(wire.NewHeader(pb.CmdFileResponse, seq), &pb.IMFileRsp{
 		ResultCode: &one, FromUserId: t.FromUserId, ToUserId: t.ToUserId, FileName: t.FileName,
 		TaskId: new(string), TransMode: t.TransMode,
 	}))
@@ -140,7 +140,7 @@ func (s *Service) onFileTransfer(h wire.Header, m *pb.IMFileTransferRsp, l *link
 	s.mu.Lock()
 	ips := s.fileIPs[l]
 	s.mu.Unlock()
-	s.writeClient(netloop.ConnID(d.Handle), frame(h.Reply(cmdFileRes), &pb.IMFileRsp{
+	s.writeClient(netloop.ConnID(d.Handle), frame(h.Reply(pb.CmdFileResponse), &pb.IMFileRsp{
 		ResultCode: m.ResultCode, FromUserId: m.FromUserId, ToUserId: m.ToUserId,
 		FileName: strp(m.GetFileName()), TaskId: strp(m.GetTaskId()), IpAddrList: ips,
 		TransMode: m.GetTransMode().Enum(),
@@ -173,7 +173,7 @@ func (s *Service) clientFileAddOffline(r req, m *pb.IMFileAddOfflineReq) {
 // fileNotify sends IMFileNotify to the receiver's local PC connections and
 // to the master route.
 func (s *Service) fileNotify(n *pb.IMFileNotify) {
-	f := frame(wire.NewHeader(cmdFileNotify, 0), n)
+	f := frame(wire.NewHeader(pb.CmdFileNotify, 0), n)
 	var pcs []*client
 	for _, c := range s.reg.userConns(n.GetToUserId()) {
 		if _, ct, ok := c.session(); ok && !mobile(ct) {

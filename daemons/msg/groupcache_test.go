@@ -166,10 +166,10 @@ func TestGroupFanoutCached(t *testing.T) {
 	send := func(seq uint16) {
 		t.Helper()
 		sendText(alice, seq, 1, 100, pb.MsgType_MSG_TYPE_GROUP_TEXT, "hi all")
-		if ack := alice.expect(cmdMsgAck).m.(*pb.IMMsgDataAck); ack.GetMsgId() != uint32(seq) {
+		if ack := alice.expect(pb.CmdMsgDataAck).m.(*pb.IMMsgDataAck); ack.GetMsgId() != uint32(seq) {
 			t.Fatalf("ack %v", ack)
 		}
-		b, c := bob.expect(cmdMsgData), carol.expect(cmdMsgData)
+		b, c := bob.expect(pb.CmdMsgData), carol.expect(pb.CmdMsgData)
 		if !bytes.Equal(b.raw, c.raw) {
 			t.Fatalf("members got different bytes:\n%x\n%x", b.raw, c.raw)
 		}
@@ -191,11 +191,11 @@ func TestGroupFanoutCached(t *testing.T) {
 	if len(conns) == 0 {
 		t.Fatal("route has no link from msg")
 	}
-	reply(conns[len(conns)-1], wire.NewHeader(cmdGroupChangeNtf, 0), &pb.IMGroupChangeMemberNotify{
+	reply(conns[len(conns)-1], wire.NewHeader(pb.CmdGroupChangeMemberNotify, 0), &pb.IMGroupChangeMemberNotify{
 		UserId: new(uint32(1)), ChangeType: pb.GroupModifyType_GROUP_MODIFY_TYPE_ADD.Enum(), GroupId: new(uint32(100)),
 		CurUserIdList: []uint32{1, 2, 3}, ChgUserIdList: []uint32{3},
 	})
-	bob.expect(cmdGroupChangeNtf)
+	bob.expect(pb.CmdGroupChangeMemberNotify)
 	send(4)
 	send(5)
 	if h, m := e.counter("group_cache_hits"), e.counter("group_cache_misses"); h != 3 || m != 2 {
@@ -206,9 +206,9 @@ func TestGroupFanoutCached(t *testing.T) {
 	carolPC := dialClient(t, e.addr)
 	carolPC.login("carol", "pw", pb.ClientType_CLIENT_TYPE_MAC, 1)
 	sendText(alice, 6, 1, 100, pb.MsgType_MSG_TYPE_GROUP_TEXT, "hi all")
-	alice.expect(cmdMsgAck)
+	alice.expect(pb.CmdMsgDataAck)
 	for _, c := range []*tclient{bob, carol, carolPC} {
-		if m := c.expect(cmdMsgData).m.(*pb.IMMsgData); m.GetMsgId() != 6 {
+		if m := c.expect(pb.CmdMsgData).m.(*pb.IMMsgData); m.GetMsgId() != 6 {
 			t.Fatalf("delivery %v", m)
 		}
 	}

@@ -19,7 +19,7 @@ func (s *Service) NotifyGroupChange(groupID uint32, add bool, cur, changed []uin
 	if add {
 		op = pb.GroupModifyType_GROUP_MODIFY_TYPE_ADD
 	}
-	n := frame(wire.NewHeader(cmdGroupChangeNtf, 0), &pb.IMGroupChangeMemberNotify{
+	n := frame(wire.NewHeader(pb.CmdGroupChangeMemberNotify, 0), &pb.IMGroupChangeMemberNotify{
 		UserId: proto.Uint32(0), ChangeType: op.Enum(), GroupId: proto.Uint32(groupID),
 		CurUserIdList: cur, ChgUserIdList: changed,
 	})

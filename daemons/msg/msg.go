@@ -448,7 +448,7 @@ func (s *Service) Kick(ctx context.Context, userID uint32, reason uint32) (int, 
 	if reason == 0 {
 		reason = uint32(pb.KickReasonType_KICK_REASON_DUPLICATE_USER)
 	}
-	f := frame(wire.NewHeader(uint16(pb.LoginCmdID_CID_LOGIN_KICK_USER), 0), &pb.IMKickUser{
+	f := frame(wire.NewHeader(pb.CmdLoginKickUser, 0), &pb.IMKickUser{
 		UserId: &userID, KickReason: pb.KickReasonType(reason).Enum(),
 	})
 	n := 0

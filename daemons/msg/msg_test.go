@@ -93,16 +93,16 @@ func (e *env) waitCounter(t *testing.T, name string, n uint64) {
 
 func TestRegistersWithPeers(t *testing.T) {
 	e := startEnv(t, nil)
-	info := e.login.waitFor(cmdMsgServInfo, nil).m.(*pb.IMMsgServInfo)
+	info := e.login.waitFor(pb.CmdOtherMsgServInfo, nil).m.(*pb.IMMsgServInfo)
 	_, port, _ := splitPort(e.addr)
 	if info.GetIp1() != "127.0.0.1" || info.GetIp2() != "127.0.0.1" || info.GetPort() != port ||
 		info.GetMaxConnCnt() != 100000 || info.GetCurConnCnt() != 0 {
 		t.Fatalf("IMMsgServInfo = %v (listen %s)", info, e.addr)
 	}
-	if rs := e.route.waitFor(cmdRoleSet, nil).m.(*pb.IMRoleSet); rs.GetMaster() != 1 {
+	if rs := e.route.waitFor(pb.CmdOtherRoleSet, nil).m.(*pb.IMRoleSet); rs.GetMaster() != 1 {
 		t.Fatalf("IMRoleSet = %v", rs)
 	}
-	e.route.waitFor(cmdOnlineUserInfo, nil)
+	e.route.waitFor(pb.CmdOtherOnlineUserInfo, nil)
 }
 
 func splitPort(addr string) (string, uint32, error) {
@@ -145,17 +145,17 @@ func TestLogin(t *testing.T) {
 			if res.GetUserInfo().GetUserId() != tc.wantID || res.GetOnlineStatus() != pb.UserStatType_USER_STATUS_ONLINE {
 				t.Fatalf("reply %v", res)
 			}
-			cnt := e.login.waitFor(cmdUserCntUpd, nil).m.(*pb.IMUserCntUpdate)
+			cnt := e.login.waitFor(pb.CmdOtherUserCntUpdate, nil).m.(*pb.IMUserCntUpdate)
 			if cnt.GetUserAction() != 1 || cnt.GetUserId() != tc.wantID {
 				t.Fatalf("IMUserCntUpdate %v", cnt)
 			}
-			up := e.route.waitFor(cmdUserStatusUpd, nil).m.(*pb.IMUserStatusUpdate)
+			up := e.route.waitFor(pb.CmdOtherUserStatusUpdate, nil).m.(*pb.IMUserStatusUpdate)
 			if up.GetUserStatus() != 1 || up.GetUserId() != tc.wantID || up.GetClientType() != pb.ClientType_CLIENT_TYPE_WINDOWS {
 				t.Fatalf("IMUserStatusUpdate %v", up)
 			}
 			c.c.Close()
-			e.login.waitFor(cmdUserCntUpd, func(m proto.Message) bool { return m.(*pb.IMUserCntUpdate).GetUserAction() == 2 })
-			e.route.waitFor(cmdUserStatusUpd, func(m proto.Message) bool { return m.(*pb.IMUserStatusUpdate).GetUserStatus() == 2 })
+			e.login.waitFor(pb.CmdOtherUserCntUpdate, func(m proto.Message) bool { return m.(*pb.IMUserCntUpdate).GetUserAction() == 2 })
+			e.route.waitFor(pb.CmdOtherUserStatusUpdate, func(m proto.Message) bool { return m.(*pb.IMUserStatusUpdate).GetUserStatus() == 2 })
 		})
 	}
 }
@@ -163,7 +163,7 @@ func TestLogin(t *testing.T) {
 func TestCommandBeforeLoginCloses(t *testing.T) {
 	e := startEnv(t, nil)
 	c := dialClient(t, e.addr)
-	c.send(cmdTimeReq, 1, &pb.IMClientTimeReq{})
+	c.send(pb.CmdMsgTimeRequest, 1, &pb.IMClientTimeReq{})
 	c.expectClosed()
 	if e.counter("unauthenticated") < 1 {
 		t.Fatal("unauthenticated counter not raised")
@@ -189,7 +189,7 @@ func TestHeartbeatEcho(t *testing.T) {
 			if _, err := c.c.Write(odd); err != nil {
 				t.Fatal(err)
 			}
-			g := c.expect(cmdHeartbeat)
+			g := c.expect(pb.CmdOtherHeartbeat)
 			if !bytes.Equal(g.raw, odd) {
 				t.Fatalf("echo % x, want % x", g.raw, odd)
 			}
@@ -198,7 +198,7 @@ func TestHeartbeatEcho(t *testing.T) {
 }
 
 func sendText(c *tclient, seq uint16, from, to uint32, typ pb.MsgType, text string) {
-	c.send(cmdMsgData, seq, &pb.IMMsgData{
+	c.send(pb.CmdMsgData, seq, &pb.IMMsgData{
 		FromUserId: proto.Uint32(from), ToSessionId: proto.Uint32(to), MsgId: proto.Uint32(0),
 		CreateTime: proto.Uint32(1), MsgType: typ.Enum(), MsgData: []byte(text),
 	})
@@ -215,7 +215,7 @@ func TestP2PMessageAckDeliverySync(t *testing.T) {
 
 	// The client lies about its from id: the session's user is used.
 	sendText(alicePC, 777, 99, 2, pb.MsgType_MSG_TYPE_SINGLE_TEXT, "hello")
-	ack := alicePC.expect(cmdMsgAck)
+	ack := alicePC.expect(pb.CmdMsgDataAck)
 	a := ack.m.(*pb.IMMsgDataAck)
 	if ack.h.Seq != 777 || a.GetUserId() != 1 || a.GetSessionId() != 2 || a.GetMsgId() != 1 ||
 		a.GetSessionType() != pb.SessionType_SESSION_TYPE_SINGLE {
@@ -226,7 +226,7 @@ func TestP2PMessageAckDeliverySync(t *testing.T) {
 		c    *tclient
 	}{{"receiver", bob}, {"sender's other device", alicePhone}} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := tc.c.expect(cmdMsgData)
+			g := tc.c.expect(pb.CmdMsgData)
 			m := g.m.(*pb.IMMsgData)
 			if g.h.Seq != 0 || m.GetFromUserId() != 1 || m.GetToSessionId() != 2 || m.GetMsgId() != 1 ||
 				string(m.GetMsgData()) != "hello" || m.AttachData != nil {
@@ -234,14 +234,14 @@ func TestP2PMessageAckDeliverySync(t *testing.T) {
 			}
 		})
 	}
-	r := e.route.waitFor(cmdMsgData, nil)
+	r := e.route.waitFor(pb.CmdMsgData, nil)
 	if m := r.m.(*pb.IMMsgData); m.GetMsgId() != 1 || r.h.Seq != 777 || len(m.GetAttachData()) != 12 {
 		t.Fatalf("route got seq %d %v", r.h.Seq, m)
 	}
 	// A message to oneself is dropped; the next one still flows.
 	sendText(alicePC, 778, 1, 1, pb.MsgType_MSG_TYPE_SINGLE_TEXT, "me")
 	sendText(alicePC, 779, 1, 2, pb.MsgType_MSG_TYPE_SINGLE_TEXT, "again")
-	if g := alicePC.expect(cmdMsgAck); g.h.Seq != 779 || g.m.(*pb.IMMsgDataAck).GetMsgId() != 2 {
+	if g := alicePC.expect(pb.CmdMsgDataAck); g.h.Seq != 779 || g.m.(*pb.IMMsgDataAck).GetMsgId() != 2 {
 		t.Fatalf("second ack seq %d %v", g.h.Seq, g.m)
 	}
 	e.waitCounter(t, "msg_acks", 2)
@@ -259,12 +259,12 @@ func TestGroupMessageFanout(t *testing.T) {
 	carol := dialClient(t, e.addr)
 	carol.login("carol", "pw", pb.ClientType_CLIENT_TYPE_ANDROID, 1)
 	sendText(alice, 5, 1, 100, pb.MsgType_MSG_TYPE_GROUP_TEXT, "hi all")
-	ack := alice.expect(cmdMsgAck).m.(*pb.IMMsgDataAck)
+	ack := alice.expect(pb.CmdMsgDataAck).m.(*pb.IMMsgDataAck)
 	if ack.GetSessionId() != 100 || ack.GetSessionType() != pb.SessionType_SESSION_TYPE_GROUP || ack.GetMsgId() != 1 {
 		t.Fatalf("ack %v", ack)
 	}
 	for _, c := range []*tclient{bob, carol} {
-		g := c.expect(cmdMsgData)
+		g := c.expect(pb.CmdMsgData)
 		if m := g.m.(*pb.IMMsgData); g.h.Seq != 0 || m.GetToSessionId() != 100 || m.GetFromUserId() != 1 || m.AttachData != nil {
 			t.Fatalf("group delivery %v", m)
 		}
@@ -280,12 +280,12 @@ func TestDuplicateLoginKickByFamily(t *testing.T) {
 	mac := dialClient(t, e.addr) // same family as Windows: kicks it
 	mac.login("alice", "pw", pb.ClientType_CLIENT_TYPE_MAC, 1)
 
-	k := win.expect(cmdKickUser)
+	k := win.expect(pb.CmdLoginKickUser)
 	if m := k.m.(*pb.IMKickUser); k.h.Seq != 0 || m.GetUserId() != 1 || m.GetKickReason() != pb.KickReasonType_KICK_REASON_DUPLICATE_USER {
 		t.Fatalf("kick %v", m)
 	}
 	win.expectClosed()
-	sk := e.route.waitFor(cmdServerKick, func(m proto.Message) bool {
+	sk := e.route.waitFor(pb.CmdOtherServerKickUser, func(m proto.Message) bool {
 		return m.(*pb.IMServerKickUser).GetClientType() == pb.ClientType_CLIENT_TYPE_MAC
 	}).m.(*pb.IMServerKickUser)
 	if sk.GetUserId() != 1 || sk.GetReason() != 1 {
@@ -293,8 +293,8 @@ func TestDuplicateLoginKickByFamily(t *testing.T) {
 	}
 	// The phone (other family) and the Mac still work.
 	for _, c := range []*tclient{phone, mac} {
-		c.send(cmdTimeReq, 42, &pb.IMClientTimeReq{})
-		if g := c.expect(cmdTimeRes); g.h.Seq != 42 {
+		c.send(pb.CmdMsgTimeRequest, 42, &pb.IMClientTimeReq{})
+		if g := c.expect(pb.CmdMsgTimeResponse); g.h.Seq != 42 {
 			t.Fatalf("time reply seq %d", g.h.Seq)
 		}
 	}
@@ -302,14 +302,14 @@ func TestDuplicateLoginKickByFamily(t *testing.T) {
 		t.Fatalf("kicks = %d", n)
 	}
 	// A kick relayed by route from another msg server (mobile family).
-	f, _ := wire.Marshal(wire.NewHeader(cmdServerKick, 0), &pb.IMServerKickUser{
+	f, _ := wire.Marshal(wire.NewHeader(pb.CmdOtherServerKickUser, 0), &pb.IMServerKickUser{
 		UserId: proto.Uint32(1), ClientType: pb.ClientType_CLIENT_TYPE_IOS.Enum(), Reason: proto.Uint32(1),
 	})
 	e.route.mu.Lock()
 	rc := e.route.conns[len(e.route.conns)-1]
 	e.route.mu.Unlock()
 	rc.Write(f)
-	phone.expect(cmdKickUser)
+	phone.expect(pb.CmdLoginKickUser)
 	phone.expectClosed()
 }
 
@@ -319,19 +319,19 @@ func TestReadAckNotifiesOtherDevice(t *testing.T) {
 	pc.login("bob", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
 	phone := dialClient(t, e.addr)
 	phone.login("bob", "pw", pb.ClientType_CLIENT_TYPE_IOS, 1)
-	pc.send(cmdReadAck, 3, &pb.IMMsgDataReadAck{
+	pc.send(pb.CmdMsgReadAck, 3, &pb.IMMsgDataReadAck{
 		UserId: proto.Uint32(77), SessionId: proto.Uint32(1), MsgId: proto.Uint32(5),
 		SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum(),
 	})
-	g := phone.expect(cmdReadNotify)
+	g := phone.expect(pb.CmdMsgReadNotify)
 	n := g.m.(*pb.IMMsgDataReadNotify)
 	if g.h.Seq != 0 || n.GetUserId() != 2 || n.GetSessionId() != 1 || n.GetMsgId() != 5 {
 		t.Fatalf("read notify %v", n)
 	}
-	if m := e.db.waitFor(cmdReadAck, nil).m.(*pb.IMMsgDataReadAck); m.GetUserId() != 2 {
+	if m := e.db.waitFor(pb.CmdMsgReadAck, nil).m.(*pb.IMMsgDataReadAck); m.GetUserId() != 2 {
 		t.Fatalf("db got %v", m)
 	}
-	if m := e.route.waitFor(cmdReadNotify, nil).m.(*pb.IMMsgDataReadNotify); m.GetUserId() != 2 {
+	if m := e.route.waitFor(pb.CmdMsgReadNotify, nil).m.(*pb.IMMsgDataReadNotify); m.GetUserId() != 2 {
 		t.Fatalf("route got %v", m)
 	}
 }
@@ -344,7 +344,7 @@ func TestRateLimit(t *testing.T) {
 	// windows, so at most four pass.
 	var batch []byte
 	for i := range 10 {
-		f, _ := wire.Marshal(wire.NewHeader(cmdMsgData, uint16(100+i)), &pb.IMMsgData{
+		f, _ := wire.Marshal(wire.NewHeader(pb.CmdMsgData, uint16(100+i)), &pb.IMMsgData{
 			FromUserId: proto.Uint32(1), ToSessionId: proto.Uint32(2), MsgId: proto.Uint32(0), CreateTime: proto.Uint32(0),
 			MsgType: pb.MsgType_MSG_TYPE_SINGLE_TEXT.Enum(), MsgData: []byte("x"),
 		})
@@ -352,8 +352,8 @@ func TestRateLimit(t *testing.T) {
 	}
 	a.c.Write(batch)
 	e.waitCounter(t, "msgs_rate_limited", 6)
-	a.send(cmdTimeReq, 9, &pb.IMClientTimeReq{}) // the connection stays usable
-	a.expect(cmdTimeRes)
+	a.send(pb.CmdMsgTimeRequest, 9, &pb.IMClientTimeReq{}) // the connection stays usable
+	a.expect(pb.CmdMsgTimeResponse)
 	if n := e.counter(ctlapiMsgs); n > 4 || n < 2 {
 		t.Fatalf("accepted %d messages, want 2..4", n)
 	}
@@ -368,9 +368,9 @@ func TestMalformedBodyKeepsConnection(t *testing.T) {
 		cmd  uint16
 		body []byte
 	}{
-		{"garbage", cmdMsgData, []byte{0xff, 0xff, 0xff}},
-		{"missing required", cmdMsgData, []byte{0x08, 0x01}},
-		{"undeclared enum", cmdReadAck, []byte{0x08, 0x01, 0x10, 0x02, 0x18, 0x03, 0x20, 0x09}},
+		{"garbage", pb.CmdMsgData, []byte{0xff, 0xff, 0xff}},
+		{"missing required", pb.CmdMsgData, []byte{0x08, 0x01}},
+		{"undeclared enum", pb.CmdMsgReadAck, []byte{0x08, 0x01, 0x10, 0x02, 0x18, 0x03, 0x20, 0x09}},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -378,8 +378,8 @@ func TestMalformedBodyKeepsConnection(t *testing.T) {
 			a.c.Write(wire.AppendFrame(nil, wire.NewHeader(tc.cmd, 1), tc.body))
 			e.waitCounter(t, "bad_bodies", before+1)
 			seq := uint16(50 + i)
-			a.send(cmdTimeReq, seq, &pb.IMClientTimeReq{})
-			if g := a.expect(cmdTimeRes); g.h.Seq != seq {
+			a.send(pb.CmdMsgTimeRequest, seq, &pb.IMClientTimeReq{})
+			if g := a.expect(pb.CmdMsgTimeResponse); g.h.Seq != seq {
 				t.Fatalf("seq %d", g.h.Seq)
 			}
 		})
@@ -400,7 +400,7 @@ func TestFramingErrorsClose(t *testing.T) {
 			c := dialClient(t, e.addr)
 			c.login("carol", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
 			h := make([]byte, 16)
-			wire.NewHeader(cmdMsgData, 1).Put(h)
+			wire.NewHeader(pb.CmdMsgData, 1).Put(h)
 			binary.BigEndian.PutUint32(h, tc.length)
 			c.c.Write(h)
 			c.expectClosed()
@@ -412,18 +412,18 @@ func TestForwardedRequestRoundTrip(t *testing.T) {
 	e := startEnv(t, nil)
 	a := dialClient(t, e.addr)
 	a.login("alice", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
-	a.send(uint16(pb.MessageCmdID_CID_MSG_UNREAD_CNT_REQUEST), 0xff03, &pb.IMUnreadMsgCntReq{UserId: proto.Uint32(55)})
-	q := e.db.waitFor(uint16(pb.MessageCmdID_CID_MSG_UNREAD_CNT_REQUEST), nil)
+	a.send(pb.CmdMsgUnreadCntRequest, 0xff03, &pb.IMUnreadMsgCntReq{UserId: proto.Uint32(55)})
+	q := e.db.waitFor(pb.CmdMsgUnreadCntRequest, nil)
 	if m := q.m.(*pb.IMUnreadMsgCntReq); m.GetUserId() != 1 || len(m.GetAttachData()) != 12 || q.h.Seq != 0xff03 {
 		t.Fatalf("db got seq %x %v", q.h.Seq, m)
 	}
-	g := a.expect(uint16(pb.MessageCmdID_CID_MSG_UNREAD_CNT_RESPONSE))
+	g := a.expect(pb.CmdMsgUnreadCntResponse)
 	if m := g.m.(*pb.IMUnreadMsgCntRsp); g.h.Seq != 0xff03 || m.GetUserId() != 1 || m.AttachData != nil {
 		t.Fatalf("reply seq %x %v", g.h.Seq, m)
 	}
 	// Users status goes to route and comes back.
-	a.send(cmdUsersStatReq, 12, &pb.IMUsersStatReq{UserId: proto.Uint32(0), UserIdList: []uint32{2, 3}})
-	st := a.expect(cmdUsersStatRes)
+	a.send(pb.CmdBuddyListUsersStatusRequest, 12, &pb.IMUsersStatReq{UserId: proto.Uint32(0), UserIdList: []uint32{2, 3}})
+	st := a.expect(pb.CmdBuddyListUsersStatusResponse)
 	if m := st.m.(*pb.IMUsersStatRsp); st.h.Seq != 12 || len(m.GetUserStatList()) != 2 || m.AttachData != nil {
 		t.Fatalf("users stat %v", m)
 	}
@@ -468,10 +468,10 @@ func TestTwoInstancesInOneProcess(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("Kick = %d, %v", n, err)
 	}
-	b.expect(cmdKickUser)
+	b.expect(pb.CmdLoginKickUser)
 	b.expectClosed()
-	a.send(cmdTimeReq, 2, &pb.IMClientTimeReq{})
-	a.expect(cmdTimeRes)
+	a.send(pb.CmdMsgTimeRequest, 2, &pb.IMClientTimeReq{})
+	a.expect(pb.CmdMsgTimeResponse)
 }
 
 // TestFlash: the alert text of a push decrypts text messages with
@@ -523,16 +523,16 @@ func TestFileRequest(t *testing.T) {
 	file := newFakePeer(t, func(p *fakePeer, c net.Conn, g got) {
 		switch q := g.m.(type) {
 		case *pb.IMFileServerIPReq:
-			reply(c, g.h.Reply(cmdFileIPRsp), &pb.IMFileServerIPRsp{IpAddrList: []*pb.IpAddr{{Ip: proto.String("10.0.0.9"), Port: proto.Uint32(8600)}}})
+			reply(c, g.h.Reply(pb.CmdOtherFileServerIpRsp), &pb.IMFileServerIPRsp{IpAddrList: []*pb.IpAddr{{Ip: proto.String("10.0.0.9"), Port: proto.Uint32(8600)}}})
 		case *pb.IMFileTransferReq:
-			reply(c, g.h.Reply(cmdFileTransferRsp), &pb.IMFileTransferRsp{
+			reply(c, g.h.Reply(pb.CmdOtherFileTransferRsp), &pb.IMFileTransferRsp{
 				ResultCode: proto.Uint32(0), FromUserId: q.FromUserId, ToUserId: q.ToUserId, FileName: q.FileName,
 				FileSize: q.FileSize, TaskId: proto.String("task-1"), TransMode: q.TransMode, AttachData: q.AttachData,
 			})
 		}
 	})
 	e := startEnv(t, func(c *config.Config) { c.Msg.File = []string{file.addr()} })
-	file.waitFor(cmdFileIPReq, nil)
+	file.waitFor(pb.CmdOtherFileServerIpReq, nil)
 	a := dialClient(t, e.addr)
 	a.login("alice", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
 	b := dialClient(t, e.addr)
@@ -544,17 +544,17 @@ func TestFileRequest(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	a.send(cmdFileReq, 31, &pb.IMFileReq{
+	a.send(pb.CmdFileRequest, 31, &pb.IMFileReq{
 		FromUserId: proto.Uint32(9), ToUserId: proto.Uint32(2), FileName: proto.String("f.txt"),
 		FileSize: proto.Uint32(10), TransMode: pb.TransferFileType_FILE_TYPE_ONLINE.Enum(),
 	})
-	g := a.expect(cmdFileRes)
+	g := a.expect(pb.CmdFileResponse)
 	r := g.m.(*pb.IMFileRsp)
 	if g.h.Seq != 31 || r.GetResultCode() != 0 || r.GetTaskId() != "task-1" || r.GetFromUserId() != 1 ||
 		len(r.GetIpAddrList()) != 1 || r.GetIpAddrList()[0].GetIp() != "10.0.0.9" {
 		t.Fatalf("file rsp seq %d %v", g.h.Seq, r)
 	}
-	n := b.expect(cmdFileNotify).m.(*pb.IMFileNotify)
+	n := b.expect(pb.CmdFileNotify).m.(*pb.IMFileNotify)
 	if n.GetTaskId() != "task-1" || n.GetFromUserId() != 1 || n.GetOfflineReady() != 0 {
 		t.Fatalf("file notify %v", n)
 	}
@@ -566,11 +566,11 @@ func TestReloadLiveSettings(t *testing.T) {
 	e := startEnv(t, func(c *config.Config) { c.Msg.MaxMsgsPerSecond = 1 })
 	a := dialClient(t, e.addr)
 	a.login("alice", "pw", pb.ClientType_CLIENT_TYPE_WINDOWS, 1)
-	e.login.waitFor(cmdMsgServInfo, nil)
+	e.login.waitFor(pb.CmdOtherMsgServInfo, nil)
 	burst := func(seq0 uint16) {
 		var batch []byte
 		for i := range 10 {
-			f, _ := wire.Marshal(wire.NewHeader(cmdMsgData, seq0+uint16(i)), &pb.IMMsgData{
+			f, _ := wire.Marshal(wire.NewHeader(pb.CmdMsgData, seq0+uint16(i)), &pb.IMMsgData{
 				FromUserId: proto.Uint32(1), ToSessionId: proto.Uint32(2), MsgId: proto.Uint32(0), CreateTime: proto.Uint32(0),
 				MsgType: pb.MsgType_MSG_TYPE_SINGLE_TEXT.Enum(), MsgData: []byte("x"),
 			})
@@ -598,7 +598,7 @@ func TestReloadLiveSettings(t *testing.T) {
 			}
 			if tc.maxConns != prevConns {
 				prevConns = tc.maxConns
-				info := e.login.waitFor(cmdMsgServInfo, func(m proto.Message) bool {
+				info := e.login.waitFor(pb.CmdOtherMsgServInfo, func(m proto.Message) bool {
 					return m.(*pb.IMMsgServInfo).GetMaxConnCnt() == uint32(tc.maxConns)
 				}).m.(*pb.IMMsgServInfo)
 				if _, port, _ := splitPort(e.addr); info.GetPort() != port {
@@ -609,8 +609,8 @@ func TestReloadLiveSettings(t *testing.T) {
 			burst(uint16(1000 + 100*i))
 			// Every message of the burst is either accepted or limited;
 			// a time request behind it proves the burst was handled.
-			a.send(cmdTimeReq, uint16(2000+i), &pb.IMClientTimeReq{})
-			a.expect(cmdTimeRes)
+			a.send(pb.CmdMsgTimeRequest, uint16(2000+i), &pb.IMClientTimeReq{})
+			a.expect(pb.CmdMsgTimeResponse)
 			acc, lim := e.counter(ctlapiMsgs)-acc0, e.counter("msgs_rate_limited")-lim0
 			if acc+lim != 10 || !tc.wantLimit(acc, lim) {
 				t.Fatalf("limit %d: accepted %d, rate-limited %d of 10", tc.limit, acc, lim)

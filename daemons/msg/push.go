@@ -31,7 +31,7 @@ func (s *Service) pushRound(users []uint32, m *pb.IMMsgData) {
 	if err != nil {
 		return
 	}
-	s.sendDB(s.dbGeneral(), frame(wire.NewHeader(cmdGetTokenReq, 0), &pb.IMGetDeviceTokenReq{UserId: users, AttachData: body}))
+	s.sendDB(s.dbGeneral(), frame(wire.NewHeader(pb.CmdOtherGetDeviceTokenReq, 0), &pb.IMGetDeviceTokenReq{UserId: users, AttachData: body}))
 }
 
 // groupPushRound asks db which members muted the group first.
@@ -43,7 +43,7 @@ func (s *Service) groupPushRound(group uint32, members []uint32, m *pb.IMMsgData
 	if err != nil {
 		return
 	}
-	s.sendDB(s.dbGeneral(), frame(wire.NewHeader(cmdGetShieldReq, 0), &pb.IMGroupGetShieldReq{
+	s.sendDB(s.dbGeneral(), frame(wire.NewHeader(pb.CmdOtherGetShieldReq, 0), &pb.IMGroupGetShieldReq{
 		GroupId: &group, UserId: members, AttachData: body,
 	}))
 }
@@ -52,7 +52,7 @@ func (s *Service) groupPushRound(group uint32, members []uint32, m *pb.IMMsgData
 func (s *Service) onGroupShield(r *pb.IMGroupGetShieldRsp) {
 	var m pb.IMMsgData
 	if err := wire.Unmarshal(r.GetAttachData(), &m); err != nil {
-		s.badBody("dbproxy-attach", cmdMsgData, err)
+		s.badBody("dbproxy-attach", pb.CmdMsgData, err)
 		return
 	}
 	var users []uint32
@@ -68,7 +68,7 @@ func (s *Service) onGroupShield(r *pb.IMGroupGetShieldRsp) {
 func (s *Service) onDeviceTokens(r *pb.IMGetDeviceTokenRsp) {
 	var m pb.IMMsgData
 	if err := wire.Unmarshal(r.GetAttachData(), &m); err != nil {
-		s.badBody("dbproxy-attach", cmdMsgData, err)
+		s.badBody("dbproxy-attach", pb.CmdMsgData, err)
 		return
 	}
 	flash, err := s.flash(&m)
@@ -101,7 +101,7 @@ func (s *Service) onDeviceTokens(r *pb.IMGetDeviceTokenRsp) {
 			continue
 		}
 		zero := uint32(0)
-		if !s.toRoute(frame(wire.NewHeader(cmdUsersStatReq, 0), &pb.IMUsersStatReq{
+		if !s.toRoute(frame(wire.NewHeader(pb.CmdBuddyListUsersStatusRequest, 0), &pb.IMUsersStatReq{
 			UserId: &zero, UserIdList: []uint32{t.GetUserId()},
 			AttachData: attach.PDU(attach.TypePDUForPush, 0, one),
 		})) {
@@ -117,7 +117,7 @@ func (s *Service) onDeviceTokens(r *pb.IMGetDeviceTokenRsp) {
 func (s *Service) onPushProbe(q *pb.IMUsersStatRsp, d attach.Data) {
 	var p pb.IMPushToUserReq
 	if err := wire.Unmarshal(d.PDU, &p); err != nil {
-		s.badBody("route-attach", cmdPushReq, err)
+		s.badBody("route-attach", pb.CmdOtherPushToUserReq, err)
 		return
 	}
 	for _, t := range p.GetUserTokenList() {
@@ -135,7 +135,7 @@ func (s *Service) onPushProbe(q *pb.IMUsersStatRsp, d attach.Data) {
 // sendPush writes a push request on the push link, or counts it skipped.
 func (s *Service) sendPush(p *pb.IMPushToUserReq) {
 	_, _, _, _, _, push, _ := s.pools()
-	if push == nil || push.SendAny(frame(wire.NewHeader(cmdPushReq, 0), p)) != nil {
+	if push == nil || push.SendAny(frame(wire.NewHeader(pb.CmdOtherPushToUserReq, 0), p)) != nil {
 		s.c.pushSkipped.Add(1)
 		return
 	}

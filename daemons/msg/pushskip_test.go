@@ -38,13 +38,13 @@ func TestPushRoundOnlyWhenNoPhoneHere(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			seq++
 			sendText(alice, seq, 1, tt.to, pb.MsgType_MSG_TYPE_SINGLE_TEXT, "hi")
-			if g := alice.expect(cmdMsgAck); g.h.Seq != seq {
+			if g := alice.expect(pb.CmdMsgDataAck); g.h.Seq != seq {
 				t.Fatalf("ack seq %d, want %d", g.h.Seq, seq)
 			}
 			if !tt.wantPush {
 				return // the next cases check nothing was asked for this one
 			}
-			e.db.waitFor(cmdGetTokenReq, func(m proto.Message) bool {
+			e.db.waitFor(pb.CmdOtherGetDeviceTokenReq, func(m proto.Message) bool {
 				ids := m.(*pb.IMGetDeviceTokenReq).GetUserId()
 				if slices.Contains(ids, 2) {
 					t.Errorf("device tokens asked for bob, whose phone is here: %v", ids)

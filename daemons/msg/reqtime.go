@@ -119,7 +119,7 @@ func (r *reqTimes) pending() int {
 // noReply are the client commands that get no reply: not timed.
 func noReply(cmd uint16) bool {
 	switch cmd {
-	case cmdMsgAck, cmdReadAck, cmdP2P, cmdFileDelOffline:
+	case pb.CmdMsgDataAck, pb.CmdMsgReadAck, pb.CmdSwitchP2pCmd, pb.CmdFileDelOfflineReq:
 		return true
 	}
 	return false

@@ -35,21 +35,21 @@ func TestReqTimes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "request_seconds"}, []string{"command"})
 			var r reqTimes
-			r.start(1, 5, cmdTimeReq) // before enable: not timed
+			r.start(1, 5, pb.CmdMsgTimeRequest) // before enable: not timed
 			r.enable(h)
-			r.start(1, tc.startSeq, cmdTimeReq)
-			r.done(1, reply(cmdTimeRes, 5))
-			r.done(netloop.ConnID(tc.replyID), reply(cmdTimeRes, tc.replySeq))
+			r.start(1, tc.startSeq, pb.CmdMsgTimeRequest)
+			r.done(1, reply(pb.CmdMsgTimeResponse, 5))
+			r.done(netloop.ConnID(tc.replyID), reply(pb.CmdMsgTimeResponse, tc.replySeq))
 			if n := seriesOf(h); n != tc.wantObserved {
 				t.Errorf("%d series, want %d", n, tc.wantObserved)
 			}
 			if tc.wantObserved > 0 {
 				var m dto.Metric
-				if err := h.WithLabelValues(pb.CommandName(cmdTimeReq)).(prometheus.Metric).Write(&m); err != nil {
+				if err := h.WithLabelValues(pb.CommandName(pb.CmdMsgTimeRequest)).(prometheus.Metric).Write(&m); err != nil {
 					t.Fatal(err)
 				}
 				if c := m.GetHistogram().GetSampleCount(); c != 1 || m.GetHistogram().GetSampleSum() < 0 {
-					t.Errorf("%s observed %d times (sum %v), want 1", pb.CommandName(cmdTimeReq), c, m.GetHistogram().GetSampleSum())
+					t.Errorf("%s observed %d times (sum %v), want 1", pb.CommandName(pb.CmdMsgTimeRequest), c, m.GetHistogram().GetSampleSum())
 				}
 			}
 			if p := r.pending(); p != tc.wantPending {

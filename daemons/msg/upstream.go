@@ -14,34 +14,6 @@ import (
 	"teamtalk/wire/pb"
 )
 
-// Upstream command ids.
-const (
-	cmdValidateRsp     = uint16(pb.OtherCmdID_CID_OTHER_VALIDATE_RSP)
-	cmdGroupInfoReq    = uint16(pb.GroupCmdID_CID_GROUP_INFO_REQUEST)
-	cmdGroupInfoRsp    = uint16(pb.GroupCmdID_CID_GROUP_INFO_RESPONSE)
-	cmdGroupChangeRsp  = uint16(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_RESPONSE)
-	cmdGroupChangeNtf  = uint16(pb.GroupCmdID_CID_GROUP_CHANGE_MEMBER_NOTIFY)
-	cmdSignInfoRsp     = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_CHANGE_SIGN_INFO_RESPONSE)
-	cmdSignInfoNtf     = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_SIGN_INFO_CHANGED_NOTIFY)
-	cmdUserStatNtf     = uint16(pb.BuddyListCmdID_CID_BUDDY_LIST_STATUS_NOTIFY)
-	cmdHasOfflineRsp   = uint16(pb.FileCmdID_CID_FILE_HAS_OFFLINE_RES)
-	cmdGetTokenReq     = uint16(pb.OtherCmdID_CID_OTHER_GET_DEVICE_TOKEN_REQ)
-	cmdGetTokenRsp     = uint16(pb.OtherCmdID_CID_OTHER_GET_DEVICE_TOKEN_RSP)
-	cmdGetShieldReq    = uint16(pb.OtherCmdID_CID_OTHER_GET_SHIELD_REQ)
-	cmdGetShieldRsp    = uint16(pb.OtherCmdID_CID_OTHER_GET_SHIELD_RSP)
-	cmdRoleSet         = uint16(pb.OtherCmdID_CID_OTHER_ROLE_SET)
-	cmdOnlineUserInfo  = uint16(pb.OtherCmdID_CID_OTHER_ONLINE_USER_INFO)
-	cmdMsgServInfo     = uint16(pb.OtherCmdID_CID_OTHER_MSG_SERV_INFO)
-	cmdPCLoginStatus   = uint16(pb.OtherCmdID_CID_OTHER_LOGIN_STATUS_NOTIFY)
-	cmdPushReq         = uint16(pb.OtherCmdID_CID_OTHER_PUSH_TO_USER_REQ)
-	cmdPushRsp         = uint16(pb.OtherCmdID_CID_OTHER_PUSH_TO_USER_RSP)
-	cmdFileTransferReq = uint16(pb.OtherCmdID_CID_OTHER_FILE_TRANSFER_REQ)
-	cmdFileTransferRsp = uint16(pb.OtherCmdID_CID_OTHER_FILE_TRANSFER_RSP)
-	cmdFileIPReq       = uint16(pb.OtherCmdID_CID_OTHER_FILE_SERVER_IP_REQ)
-	cmdFileIPRsp       = uint16(pb.OtherCmdID_CID_OTHER_FILE_SERVER_IP_RSP)
-	cmdDeviceTokenRsp  = uint16(pb.LoginCmdID_CID_LOGIN_RES_DEVICETOKEN)
-)
-
 // onDBFrame handles a frame from a db link.
 func (s *Service) onDBFrame(l *link.Link, f []byte) {
 	h := wire.ParseHeader(f)
@@ -55,11 +27,11 @@ func (s *Service) onDBFrame(l *link.Link, f []byte) {
 		return
 	}
 	switch h.CommandID {
-	case cmdValidateRsp:
+	case pb.CmdOtherValidateRsp:
 		s.onValidate(m.(*pb.IMValidateRsp))
-	case cmdMsgData:
+	case pb.CmdMsgData:
 		s.onStored(h, f, m.(*pb.IMMsgData))
-	case cmdGroupInfoRsp:
+	case pb.CmdGroupInfoResponse:
 		if d, ok := decodeAttach(m); ok && d.Type == attach.TypeHandleAndPDU {
 			s.onGroupFanout(m.(*pb.IMGroupInfoListRsp), d)
 			return
@@ -68,27 +40,27 @@ func (s *Service) onDBFrame(l *link.Link, f []byte) {
 			s.gc.seenVersion(gi.GetGroupId(), gi.GetVersion())
 		}
 		s.replyClient(h, m)
-	case cmdGetTokenRsp:
+	case pb.CmdOtherGetDeviceTokenRsp:
 		s.onDeviceTokens(m.(*pb.IMGetDeviceTokenRsp))
-	case cmdGetShieldRsp:
+	case pb.CmdOtherGetShieldRsp:
 		s.onGroupShield(m.(*pb.IMGroupGetShieldRsp))
-	case cmdDeviceTokenRes:
+	case pb.CmdLoginResDevicetoken:
 		// db stored a device token; the client had its answer already (§4.11).
-	case cmdSignInfoRsp:
+	case pb.CmdBuddyListChangeSignInfoResponse:
 		q := m.(*pb.IMChangeSignInfoRsp)
 		if s.replyClient(h, m) && q.GetResultCode() == 0 {
-			s.toRoute(frame(wire.NewHeader(cmdSignInfoNtf, 0), &pb.IMSignInfoChangedNotify{
+			s.toRoute(frame(wire.NewHeader(pb.CmdBuddyListSignInfoChangedNotify, 0), &pb.IMSignInfoChangedNotify{
 				ChangedUserId: q.UserId, SignInfo: proto.String(q.GetSignInfo()),
 			}))
 		}
-	case cmdGroupChangeRsp:
+	case pb.CmdGroupChangeMemberResponse:
 		q := m.(*pb.IMGroupChangeMemberRsp)
 		d, _ := decodeAttach(q)
 		if q.GetResultCode() == 0 {
 			s.gc.invalidate(q.GetGroupId()) // before anyone hears of the change
 		}
 		if s.replyClient(h, m) && q.GetResultCode() == 0 {
-			n := frame(wire.NewHeader(cmdGroupChangeNtf, 0), &pb.IMGroupChangeMemberNotify{
+			n := frame(wire.NewHeader(pb.CmdGroupChangeMemberNotify, 0), &pb.IMGroupChangeMemberNotify{
 				UserId: q.UserId, ChangeType: q.ChangeType, GroupId: q.GroupId,
 				CurUserIdList: q.CurUserIdList, ChgUserIdList: q.ChgUserIdList,
 			})
@@ -99,7 +71,7 @@ func (s *Service) onDBFrame(l *link.Link, f []byte) {
 				}
 			}
 		}
-	case cmdHasOfflineRsp:
+	case pb.CmdFileHasOfflineRes:
 		q := m.(*pb.IMFileHasOfflineRsp)
 		if _, ips := s.pickFile(); ips != nil {
 			q.IpAddrList = ips
@@ -156,7 +128,7 @@ func (s *Service) onValidate(m *pb.IMValidateRsp) {
 		cl.mu.Unlock()
 		s.c.loginFailures.Add(1)
 		s.ipf.fail(cl.ip, time.Now())
-		s.writeClient(cl.id, frame(wire.NewHeader(cmdLoginRes, seq), &pb.IMLoginRes{
+		s.writeClient(cl.id, frame(wire.NewHeader(pb.CmdLoginResUserlogin, seq), &pb.IMLoginRes{
 			ServerTime: &now, ResultCode: pb.ResultType_REFUSE_REASON_DB_VALIDATE_FAILED.Enum(),
 			ResultString: proto.String(m.GetResultString()),
 		}))
@@ -186,15 +158,15 @@ func (s *Service) onValidate(m *pb.IMValidateRsp) {
 	// Kick the older connection of the same family here and everywhere else.
 	s.kickLocal(uid, ct, uint32(pb.KickReasonType_KICK_REASON_DUPLICATE_USER), cl.id)
 	reason := uint32(pb.KickReasonType_KICK_REASON_DUPLICATE_USER)
-	s.toRoute(frame(wire.NewHeader(cmdServerKick, 0), &pb.IMServerKickUser{UserId: &uid, ClientType: ct.Enum(), Reason: &reason}))
+	s.toRoute(frame(wire.NewHeader(pb.CmdOtherServerKickUser, 0), &pb.IMServerKickUser{UserId: &uid, ClientType: ct.Enum(), Reason: &reason}))
 	// The reply goes out before anything announces the user (ARCHITECTURE).
-	s.writeClient(cl.id, frame(wire.NewHeader(cmdLoginRes, seq), &pb.IMLoginRes{
+	s.writeClient(cl.id, frame(wire.NewHeader(pb.CmdLoginResUserlogin, seq), &pb.IMLoginRes{
 		ServerTime: &now, ResultCode: pb.ResultType_REFUSE_REASON_NONE.Enum(),
 		ResultString: proto.String(m.GetResultString()), OnlineStatus: st.Enum(), UserInfo: m.GetUserInfo(),
 	}))
 	s.announce(uid, ct, true)
 	if mobile(ct) && s.reg.pcOnline(uid) {
-		_ = g.Write(cl.id, frame(wire.NewHeader(cmdPCStatusNotify, 0), &pb.IMPCLoginStatusNotify{
+		_ = g.Write(cl.id, frame(wire.NewHeader(pb.CmdBuddyListPcLoginStatusNotify, 0), &pb.IMPCLoginStatusNotify{
 			UserId: &uid, LoginStat: pb.UserStatType_USER_STATUS_ONLINE.Enum(),
 		}))
 	}
@@ -219,7 +191,7 @@ func (s *Service) onStored(h wire.Header, raw []byte, m *pb.IMMsgData) {
 	}
 	if cl := s.reg.conn(sender); cl != nil {
 		if uid, _, ok := cl.session(); ok && uid == from {
-			s.writeClient(sender, frame(h.Reply(cmdMsgAck), &pb.IMMsgDataAck{
+			s.writeClient(sender, frame(h.Reply(pb.CmdMsgDataAck), &pb.IMMsgDataAck{
 				UserId: &from, SessionId: &to, MsgId: m.MsgId, SessionType: st.Enum(),
 			}))
 			s.c.acks.Add(1)
@@ -248,7 +220,7 @@ func (s *Service) deliverSingle(m *pb.IMMsgData, except netloop.ConnID) {
 	// call chain; no copy of the content is needed).
 	attach := m.AttachData
 	m.AttachData = nil
-	f := frame(wire.NewHeader(cmdMsgData, 0), m)
+	f := frame(wire.NewHeader(pb.CmdMsgData, 0), m)
 	m.AttachData = attach
 	n := s.deliver(f, s.reg.userConns(m.GetToSessionId()), except)
 	n += s.deliver(f, s.reg.userConns(m.GetFromUserId()), except)
@@ -300,7 +272,7 @@ func (s *Service) requestGroupFanout(m *pb.IMMsgData, handle, version uint32) {
 		GroupVersionList: []*pb.GroupVersionInfo{{GroupId: m.ToSessionId, Version: &version}},
 		AttachData:       attach.PDU(attach.TypeHandleAndPDU, handle, body),
 	}
-	s.sendDB(s.dbPinned(sessionKey(true, 0, m.GetToSessionId())), frame(wire.NewHeader(cmdGroupInfoReq, 0), q))
+	s.sendDB(s.dbPinned(sessionKey(true, 0, m.GetToSessionId())), frame(wire.NewHeader(pb.CmdGroupInfoRequest, 0), q))
 }
 
 // parked is what requestGroupFanout appended to a parked message.
@@ -352,7 +324,7 @@ func takeParked(m *pb.IMMsgData) parked {
 func (s *Service) onGroupFanout(r *pb.IMGroupInfoListRsp, d attach.Data) {
 	var m pb.IMMsgData
 	if err := wire.Unmarshal(d.PDU, &m); err != nil {
-		s.badBody("dbproxy-attach", cmdMsgData, err)
+		s.badBody("dbproxy-attach", pb.CmdMsgData, err)
 		return
 	}
 	p := takeParked(&m)
@@ -391,7 +363,7 @@ func (s *Service) fanout(m *pb.IMMsgData, members []uint32, handle uint32) {
 	}
 	att := m.AttachData
 	m.AttachData = nil
-	f := frame(wire.NewHeader(cmdMsgData, 0), m)
+	f := frame(wire.NewHeader(pb.CmdMsgData, 0), m)
 	except := netloop.ConnID(handle)
 	var buf [4]*client
 	n := 0
@@ -416,7 +388,7 @@ func (s *Service) fanout(m *pb.IMMsgData, members []uint32, handle uint32) {
 // onRouteMaster marks a route link master (§5.3).
 func (s *Service) onRouteMaster(l *link.Link) {
 	one := uint32(1)
-	_ = l.Send(frame(wire.NewHeader(cmdRoleSet, 0), &pb.IMRoleSet{Master: &one}))
+	_ = l.Send(frame(wire.NewHeader(pb.CmdOtherRoleSet, 0), &pb.IMRoleSet{Master: &one}))
 }
 
 // onRouteConfirmed sends the full list of local logged-in connections.
@@ -431,7 +403,7 @@ func (s *Service) onRouteConfirmed(l *link.Link) {
 		}
 		c.mu.Unlock()
 	}
-	_ = l.Send(frame(wire.NewHeader(cmdOnlineUserInfo, 0), &pb.IMOnlineUserInfo{UserStatList: list}))
+	_ = l.Send(frame(wire.NewHeader(pb.CmdOtherOnlineUserInfo, 0), &pb.IMOnlineUserInfo{UserStatList: list}))
 }
 
 // onRouteFrame handles what route relays (§5.3, §4.x).
@@ -443,7 +415,7 @@ func (s *Service) onRouteFrame(l *link.Link, f []byte) {
 		return
 	}
 	switch h.CommandID {
-	case cmdUsersStatRes:
+	case pb.CmdBuddyListUsersStatusResponse:
 		q := m.(*pb.IMUsersStatRsp)
 		d, ok := decodeAttach(q)
 		switch {
@@ -454,21 +426,21 @@ func (s *Service) onRouteFrame(l *link.Link, f []byte) {
 		default:
 			s.replyClient(h, m)
 		}
-	case cmdMsgData:
+	case pb.CmdMsgData:
 		q := m.(*pb.IMMsgData)
 		if isGroupMsg(q.GetMsgType()) {
 			s.groupFanout(q, 0)
 			return
 		}
 		s.deliverSingle(q, 0)
-	case cmdReadNotify:
-		s.deliver(frame(wire.NewHeader(cmdReadNotify, 0), m), s.reg.userConns(m.(*pb.IMMsgDataReadNotify).GetUserId()), 0)
-	case cmdRemoveNotify:
-		s.deliver(frame(wire.NewHeader(cmdRemoveNotify, 0), m), s.reg.userConns(m.(*pb.IMRemoveSessionNotify).GetUserId()), 0)
-	case cmdServerKick:
+	case pb.CmdMsgReadNotify:
+		s.deliver(frame(wire.NewHeader(pb.CmdMsgReadNotify, 0), m), s.reg.userConns(m.(*pb.IMMsgDataReadNotify).GetUserId()), 0)
+	case pb.CmdBuddyListRemoveSessionNotify:
+		s.deliver(frame(wire.NewHeader(pb.CmdBuddyListRemoveSessionNotify, 0), m), s.reg.userConns(m.(*pb.IMRemoveSessionNotify).GetUserId()), 0)
+	case pb.CmdOtherServerKickUser:
 		q := m.(*pb.IMServerKickUser)
 		s.kickLocal(q.GetUserId(), q.GetClientType(), q.GetReason(), 0)
-	case cmdPCLoginStatus:
+	case pb.CmdOtherLoginStatusNotify:
 		q := m.(*pb.IMServerPCLoginStatusNotify)
 		on := q.GetLoginStatus() == 1
 		if !s.reg.setPCOnline(q.GetUserId(), on) {
@@ -478,7 +450,7 @@ func (s *Service) onRouteFrame(l *link.Link, f []byte) {
 		if on {
 			stat = pb.UserStatType_USER_STATUS_ONLINE
 		}
-		n := frame(wire.NewHeader(cmdPCStatusNotify, 0), &pb.IMPCLoginStatusNotify{UserId: q.UserId, LoginStat: stat.Enum()})
+		n := frame(wire.NewHeader(pb.CmdBuddyListPcLoginStatusNotify, 0), &pb.IMPCLoginStatusNotify{UserId: q.UserId, LoginStat: stat.Enum()})
 		var mobiles []*client
 		for _, c := range s.reg.userConns(q.GetUserId()) {
 			if _, ct, ok := c.session(); ok && mobile(ct) {
@@ -486,7 +458,7 @@ func (s *Service) onRouteFrame(l *link.Link, f []byte) {
 			}
 		}
 		s.deliver(n, mobiles, 0)
-	case cmdUserStatNtf:
+	case pb.CmdBuddyListStatusNotify:
 		// Presence is company-wide: every PC connection (§4.9).
 		var pcs []*client
 		for _, c := range s.reg.all() {
@@ -494,28 +466,28 @@ func (s *Service) onRouteFrame(l *link.Link, f []byte) {
 				pcs = append(pcs, c)
 			}
 		}
-		s.deliver(frame(wire.NewHeader(cmdUserStatNtf, 0), m), pcs, 0)
-	case cmdSignInfoNtf:
-		s.deliver(frame(wire.NewHeader(cmdSignInfoNtf, 0), m), s.reg.all(), 0)
-	case cmdGroupChangeNtf:
+		s.deliver(frame(wire.NewHeader(pb.CmdBuddyListStatusNotify, 0), m), pcs, 0)
+	case pb.CmdBuddyListSignInfoChangedNotify:
+		s.deliver(frame(wire.NewHeader(pb.CmdBuddyListSignInfoChangedNotify, 0), m), s.reg.all(), 0)
+	case pb.CmdGroupChangeMemberNotify:
 		q := m.(*pb.IMGroupChangeMemberNotify)
 		s.gc.invalidate(q.GetGroupId()) // before the members hear of the change
-		n := frame(wire.NewHeader(cmdGroupChangeNtf, 0), q)
+		n := frame(wire.NewHeader(pb.CmdGroupChangeMemberNotify, 0), q)
 		for _, ids := range [][]uint32{q.CurUserIdList, q.ChgUserIdList} {
 			for _, id := range ids {
 				s.deliver(n, s.reg.userConns(id), 0)
 			}
 		}
-	case cmdP2P:
+	case pb.CmdSwitchP2pCmd:
 		q := m.(*pb.IMP2PCmdMsg)
-		n := frame(wire.NewHeader(cmdP2P, 0), q)
+		n := frame(wire.NewHeader(pb.CmdSwitchP2pCmd, 0), q)
 		s.deliver(n, s.reg.userConns(q.GetFromUserId()), 0)
 		if q.GetToUserId() != q.GetFromUserId() {
 			s.deliver(n, s.reg.userConns(q.GetToUserId()), 0)
 		}
-	case cmdFileNotify:
+	case pb.CmdFileNotify:
 		q := m.(*pb.IMFileNotify)
-		s.deliver(frame(wire.NewHeader(cmdFileNotify, 0), q), s.reg.userConns(q.GetToUserId()), 0)
+		s.deliver(frame(wire.NewHeader(pb.CmdFileNotify, 0), q), s.reg.userConns(q.GetToUserId()), 0)
 	default:
 		s.c.dropped.Add(1)
 	}
@@ -533,7 +505,7 @@ func (s *Service) onLoginConfirmed(l *link.Link) {
 	maxc := uint32(s.maxConns.Load())
 	_, conns := s.reg.counts()
 	cur := uint32(conns)
-	_ = l.Send(frame(wire.NewHeader(cmdMsgServInfo, 0), &pb.IMMsgServInfo{
+	_ = l.Send(frame(wire.NewHeader(pb.CmdOtherMsgServInfo, 0), &pb.IMMsgServInfo{
 		Ip1: &ip1, Ip2: &ip2, Port: &port, MaxConnCnt: &maxc, CurConnCnt: &cur, HostName: &s.hostname,
 	}))
 }
@@ -546,7 +518,7 @@ func (s *Service) onLoginFrame(l *link.Link, f []byte) {
 // onPushFrame logs push results (§4.5 step 5).
 func (s *Service) onPushFrame(l *link.Link, f []byte) {
 	h := wire.ParseHeader(f)
-	if h.CommandID != cmdPushRsp {
+	if h.CommandID != pb.CmdOtherPushToUserRsp {
 		s.c.dropped.Add(1)
 		return
 	}

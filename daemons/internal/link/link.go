@@ -22,11 +22,11 @@ import (
 
 // CmdHeartbeat is CID_OTHER_HEARTBEAT (0x0701), sent with SID_OTHER and an
 // empty body on every server link.
-const CmdHeartbeat = uint16(pb.OtherCmdID_CID_OTHER_HEARTBEAT)
+const CmdHeartbeat = pb.CmdOtherHeartbeat
 
 // CmdStopReceive is CID_OTHER_STOP_RECV_PACKET (0x0702): a db proxy that is
 // shutting down sends it, and the link is unusable until it closes.
-const CmdStopReceive = uint16(pb.OtherCmdID_CID_OTHER_STOP_RECV_PACKET)
+const CmdStopReceive = pb.CmdOtherStopRecvPacket
 
 // Config holds the timings of every server link ([link] in the config).
 type Config struct {
