@@ -34,6 +34,7 @@ import (
 	"teamtalk/appliance/config"
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
+	"teamtalk/daemons/internal/shutdown"
 	"teamtalk/netloop"
 	"teamtalk/state"
 	"teamtalk/wire"
@@ -196,14 +197,6 @@ func (s *Service) Run(ctx context.Context, ready func()) (err error) {
 	if err := g.Start(); err != nil {
 		return fmt.Errorf("dbproxy: netloop start: %w", err)
 	}
-	stopGroup := func() {
-		sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-		defer cancel()
-		if err := g.Stop(sctx); err != nil {
-			s.log.Warn("dbproxy: stop", "err", err)
-		}
-	}
-
 	workCtx, cancelWork := context.WithCancel(context.Background())
 	defer cancelWork()
 	s.pool.start(workCtx, s.run)
@@ -245,7 +238,7 @@ func (s *Service) Run(ctx context.Context, ready func()) (err error) {
 		IdleTimeout: s.timeout,
 	})
 	if err != nil {
-		stopGroup()
+		shutdown.Group(g, drainTimeout, s.log, "dbproxy")
 		s.pool.stop()
 		return fmt.Errorf("dbproxy: listen %s: %w", addr, err)
 	}
@@ -269,7 +262,7 @@ func (s *Service) Run(ctx context.Context, ready func()) (err error) {
 	<-ctx.Done()
 	s.setState(ctlapi.StateStopping)
 	s.drain(g, ln)
-	stopGroup()
+	shutdown.Group(g, drainTimeout, s.log, "dbproxy")
 	cancelWork()
 	s.pool.stop()
 	return nil

@@ -28,6 +28,7 @@ import (
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
 	"teamtalk/daemons/internal/link"
+	"teamtalk/daemons/internal/shutdown"
 	"teamtalk/netloop"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
@@ -181,11 +182,9 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 	}
 	s.inflight.Store(0) // a restarted run starts afresh
 	s.draining.Store(false)
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = g.Stop(sctx)
-	}()
+	// Deferred first, so it runs last: after the drain at the end of Run
+	// and the upstream pools' stop.
+	defer shutdown.Group(g, shutdown.Timeout, s.log, "msg")
 	addr := s.d.ListenAddr("listen", s.cfg.Listen)
 	clo := netloop.ListenOptions{
 		MaxFrame:    wire.MaxClientFrame,
@@ -201,7 +200,7 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 		return err
 	}
 	if front != nil {
-		defer front.Close() // before g.Stop (deferred earlier)
+		defer front.Close() // before the group stop (deferred earlier)
 	}
 	bound := ln.Addr().String()
 	_, p, _ := net.SplitHostPort(bound)
