@@ -75,8 +75,8 @@ type Service struct {
 	cfg  config.HTTPMsgCfg
 	text *textcrypt.Cipher // msg.aes_key: message text is sent encrypted as clients send it
 	keys [][32]byte        // sha256 of each API key
-	// certs is the HTTPS certificate (httpmsg.tls), nil when plain.
-	certs atomic.Pointer[tlsfront.Certs]
+	// tls holds the HTTPS certificate (httpmsg.tls), none when plain.
+	tls tlsfront.Slot
 
 	mu     sync.Mutex
 	g      *netloop.Group

@@ -46,7 +46,7 @@ type Service struct {
 	g       atomic.Pointer[netloop.Group]
 	in      atomic.Pointer[link.Inbound]
 	listens atomic.Pointer[map[string]string]
-	certs   atomic.Pointer[tlsfront.Certs] // the HTTPS certificate (login.http_tls)
+	tls     tlsfront.Slot // the HTTPS certificate (login.http_tls)
 
 	httpRequests, httpAnswers, httpErrors, httpRefused atomic.Uint64
 	registrations, badBodies, unknown, tcpAnswers      atomic.Uint64

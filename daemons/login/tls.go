@@ -7,7 +7,6 @@ import (
 
 	"teamtalk/appliance/config"
 	"teamtalk/daemons"
-	"teamtalk/daemons/internal/tlsfront"
 )
 
 // Service reloads its TLS certificate on SIGHUP.
@@ -22,28 +21,22 @@ func (s *Service) listenHTTP(addr string, srv *http.Server) (net.Listener, error
 	if err != nil {
 		return nil, fmt.Errorf("login: listen http %s: %w", addr, err)
 	}
-	if !s.d.Config.Login.HTTPTLS {
-		return ln, nil
-	}
-	certs, err := tlsfront.FromConfig(s.d.Config)
+	l, err := s.tls.Wrap(s.d.Config.Login.HTTPTLS, s.d.Config, srv, ln)
 	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("login: http tls: %w", err)
+		return nil, fmt.Errorf("login: http %w", err)
 	}
-	s.certs.Store(certs)
-	return tlsfront.HTTP(srv, ln, certs, s.d.Config.TLS.HandshakeTimeout.D()), nil
+	return l, nil
 }
 
 // Reload reads the TLS certificate files again when login serves HTTPS
 // (daemons.Reloader); login has no other live settings.
 func (s *Service) Reload(*config.Config) error {
-	certs := s.certs.Load()
-	if certs == nil {
-		return nil
-	}
-	if err := certs.Reload(); err != nil {
+	subject, err := s.tls.Reload()
+	if err != nil {
 		return fmt.Errorf("login: reload: %w", err)
 	}
-	s.log.Info("login: tls certificate reloaded", "subject", certs.Leaf().Subject.String())
+	if subject != "" {
+		s.log.Info("login: tls certificate reloaded", "subject", subject)
+	}
 	return nil
 }

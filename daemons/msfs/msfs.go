@@ -68,7 +68,7 @@ type Service struct {
 	sem chan struct{}
 
 	listens atomic.Pointer[map[string]string]
-	certs   atomic.Pointer[tlsfront.Certs] // msfs.tls
+	tls     tlsfront.Slot // the HTTPS certificate (msfs.tls)
 	files   atomic.Pointer[Files]
 
 	uploads, uploadRefused, tooBig, aborted    atomic.Uint64

@@ -7,7 +7,6 @@ import (
 
 	"teamtalk/appliance/config"
 	"teamtalk/daemons"
-	"teamtalk/daemons/internal/tlsfront"
 )
 
 // Service reloads its TLS certificate on SIGHUP.
@@ -17,28 +16,22 @@ var _ daemons.Reloader = (*Service)(nil)
 // with the [tls] certificate when msfs.tls is on (upload answers then carry
 // https:// URLs; set login.msfs_url to match).
 func (s *Service) serveTLS(srv *http.Server, ln net.Listener) (net.Listener, error) {
-	if !s.d.Config.Msfs.TLS {
-		return ln, nil
-	}
-	certs, err := tlsfront.FromConfig(s.d.Config)
+	l, err := s.tls.Wrap(s.d.Config.Msfs.TLS, s.d.Config, srv, ln)
 	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("msfs: tls: %w", err)
+		return nil, fmt.Errorf("msfs: %w", err)
 	}
-	s.certs.Store(certs)
-	return tlsfront.HTTP(srv, ln, certs, s.d.Config.TLS.HandshakeTimeout.D()), nil
+	return l, nil
 }
 
 // Reload reads the TLS certificate files again when msfs serves HTTPS
 // (daemons.Reloader); msfs has no other live settings.
 func (s *Service) Reload(*config.Config) error {
-	certs := s.certs.Load()
-	if certs == nil {
-		return nil
-	}
-	if err := certs.Reload(); err != nil {
+	subject, err := s.tls.Reload()
+	if err != nil {
 		return fmt.Errorf("msfs: reload: %w", err)
 	}
-	s.log.Info("msfs: tls certificate reloaded", "subject", certs.Leaf().Subject.String())
+	if subject != "" {
+		s.log.Info("msfs: tls certificate reloaded", "subject", subject)
+	}
 	return nil
 }
