@@ -151,6 +151,21 @@ func TestNewBodyTypes(t *testing.T) {
 	}
 }
 
+// TestNewBodyEveryCommand checks NewBody (with its fast path for the chat
+// commands) against Lookup's body type for every known command.
+func TestNewBodyEveryCommand(t *testing.T) {
+	for _, c := range Commands() {
+		m, ok := NewBody(c.ID)
+		if !ok {
+			t.Errorf("NewBody(%s) unknown", c.Name)
+			continue
+		}
+		if got, want := m.ProtoReflect().Descriptor().FullName(), c.Body.Descriptor().FullName(); got != want {
+			t.Errorf("NewBody(%s) is %s, want %s", c.Name, got, want)
+		}
+	}
+}
+
 var (
 	msgHeading = regexp.MustCompile(`^#### (IM\.\w+)\.(\w+)\b`)
 	fieldRow   = regexp.MustCompile(`^\| (\d+) \| (required|optional|repeated) \| (\w+) \| (\w+) \|`)
