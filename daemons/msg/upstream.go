@@ -1,6 +1,7 @@
 package msg
 
 import (
+	"math"
 	"slices"
 	"time"
 
@@ -191,9 +192,7 @@ func (s *Service) onStored(h wire.Header, raw []byte, m *pb.IMMsgData) {
 	}
 	if cl := s.reg.conn(sender); cl != nil {
 		if uid, _, ok := cl.session(); ok && uid == from {
-			s.writeClient(sender, frame(h.Reply(pb.CmdMsgDataAck), &pb.IMMsgDataAck{
-				UserId: &from, SessionId: &to, MsgId: m.MsgId, SessionType: st.Enum(),
-			}))
+			s.writeClient(sender, ackFrame(h.Reply(pb.CmdMsgDataAck), from, to, m.GetMsgId(), st))
 			s.c.acks.Add(1)
 		}
 	}
@@ -202,7 +201,7 @@ func (s *Service) onStored(h wire.Header, raw []byte, m *pb.IMMsgData) {
 		s.groupFanout(m, d.Handle)
 		return
 	}
-	s.deliverSingle(m, sender)
+	s.deliverSingle(m, raw, sender)
 	// A receiver whose phone is connected here has just been given the
 	// message: no push, and no device-token round trip to db for every
 	// message of a conversation between online users. (The reference
@@ -214,14 +213,18 @@ func (s *Service) onStored(h wire.Header, raw []byte, m *pb.IMMsgData) {
 }
 
 // deliverSingle writes a 1:1 message to the receiver's connections and the
-// sender's other connections, encoded once, attach stripped, seq 0.
-func (s *Service) deliverSingle(m *pb.IMMsgData, except netloop.ConnID) {
+// sender's other connections, encoded once, attach stripped, seq 0: db's
+// frame raw with the attach field cut out (no second Marshal).
+func (s *Service) deliverSingle(m *pb.IMMsgData, raw []byte, except netloop.ConnID) {
 	// Encoded without the attach, which is put back (m belongs to this
 	// call chain; no copy of the content is needed).
-	attach := m.AttachData
-	m.AttachData = nil
-	f := frame(wire.NewHeader(pb.CmdMsgData, 0), m)
-	m.AttachData = attach
+	f := stripAttach(wire.NewHeader(pb.CmdMsgData, 0), raw)
+	if f == nil { // not a splice-able body: encode it again
+		attach := m.AttachData
+		m.AttachData = nil
+		f = frame(wire.NewHeader(pb.CmdMsgData, 0), m)
+		m.AttachData = attach
+	}
 	n := s.deliver(f, s.reg.userConns(m.GetToSessionId()), except)
 	n += s.deliver(f, s.reg.userConns(m.GetFromUserId()), except)
 	s.c.delivered.Add(uint64(n))
@@ -432,7 +435,7 @@ func (s *Service) onRouteFrame(l *link.Link, f []byte) {
 			s.groupFanout(q, 0)
 			return
 		}
-		s.deliverSingle(q, 0)
+		s.deliverSingle(q, f, 0)
 	case pb.CmdMsgReadNotify:
 		s.deliver(frame(wire.NewHeader(pb.CmdMsgReadNotify, 0), m), s.reg.userConns(m.(*pb.IMMsgDataReadNotify).GetUserId()), 0)
 	case pb.CmdBuddyListRemoveSessionNotify:
@@ -528,4 +531,46 @@ func (s *Service) onPushFrame(l *link.Link, f []byte) {
 		return
 	}
 	s.log.Debug("push results", "results", len(m.(*pb.IMPushToUserRsp).GetPushResultList()))
+}
+
+// ackFrame encodes a message ack (IMMsgDataAck) under h by hand: the bytes
+// proto.Marshal writes for its four required fields, in one allocation, on
+// every message's path.
+func ackFrame(h wire.Header, user, session, msgID uint32, st pb.SessionType) []byte {
+	b := make([]byte, wire.HeaderLen, wire.HeaderLen+4+4*protowire.SizeVarint(math.MaxUint32)+protowire.SizeVarint(uint64(int64(st))))
+	b = protowire.AppendTag(b, 1, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(user))
+	b = protowire.AppendTag(b, 2, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(session))
+	b = protowire.AppendTag(b, 3, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(msgID))
+	b = protowire.AppendTag(b, 4, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(int64(st)))
+	h.Length = uint32(len(b))
+	h.Put(b)
+	return b
+}
+
+// stripAttach returns a new frame under h whose body is raw's body (raw is a
+// whole frame) without its attach_data fields, the rest byte for byte; nil
+// when the body does not parse as protobuf fields.
+func stripAttach(h wire.Header, raw []byte) []byte {
+	if len(raw) < wire.HeaderLen {
+		return nil
+	}
+	body := raw[wire.HeaderLen:]
+	out := make([]byte, wire.HeaderLen, len(raw))
+	for rest := body; len(rest) > 0; {
+		num, typ, n := protowire.ConsumeField(rest)
+		if n < 0 {
+			return nil
+		}
+		if num != attachField || typ != protowire.BytesType {
+			out = append(out, rest[:n]...)
+		}
+		rest = rest[n:]
+	}
+	h.Length = uint32(len(out))
+	h.Put(out)
+	return out
 }
