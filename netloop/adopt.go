@@ -30,7 +30,7 @@ func (g *Group) Adopt(fd int, h Handler, lo ListenOptions, local, remote netip.A
 	c.idleTO.Store(int64(lo.IdleTimeout))
 	g.register(c)
 	target.counters.accepted.Add(1)
-	if !target.post(func() { target.register(c) }) {
+	if !target.post(func() { target.register(c, 0) }) {
 		_ = poll.Close(fd)
 		g.unregister(c)
 		return 0, ErrStopped

@@ -22,37 +22,27 @@ var errPeerHangup = errors.New("netloop: peer hung up")
 // goroutine; after the connection closed they do nothing (Write returns
 // ErrClosed). Hold a ConnID rather than a *Conn in long-lived shared state.
 type Conn struct {
-	g         *Group
-	l         *loop
+	l         *loop // its Group is l.g
 	h         Handler
 	local     *netip.AddrPort // shared with the listener when accepted; set under mu when dialed
 	remote    netip.AddrPort
-	connectTO time.Duration
+	ctx       atomic.Pointer[any]
 	idleTO    atomic.Int64
 	lastRead  atomic.Int64 // g.mono()
 	lastWrite atomic.Int64
-	ctx       atomic.Pointer[any]
 
 	bytesIn, bytesOut   atomic.Uint64
 	framesIn, framesOut atomic.Uint64
-	queuedN             atomic.Int64
-
-	id       ConnID
-	state    atomic.Int32
-	maxFrame int32
-	bound    int32
 
 	// Guarded by mu: the descriptor (closed under mu, so a writer never
 	// touches a reused fd), the write queue and the registered events.
-	// out[sent:] are the queued bytes (queued of them); dirty reports that
-	// the connection is on its loop's flush list, waitOut that the socket
-	// refused bytes and EPOLLOUT is armed.
+	// (*out)[sent:] are the queued bytes; out is a pooled buffer, nil when
+	// nothing is queued, so an idle connection holds none. dirty reports
+	// that the connection is on its loop's flush list, waitOut that the
+	// socket refused bytes and EPOLLOUT is armed.
 	mu       sync.Mutex
-	events   uint32
-	fd       int
-	out      []byte
+	out      *[]byte
 	sent     int
-	queued   int
 	closeErr error
 
 	// Loop-owned.
@@ -61,6 +51,13 @@ type Conn struct {
 	prev, next *Conn
 	mark       int64
 
+	id       ConnID
+	state    atomic.Int32
+	maxFrame int32
+	bound    int32
+	fd       int32 // under mu
+	events   uint32
+
 	// Flags, packed: dialed is set before the connection is shared; dirty,
 	// waitOut, registered and closePost are guarded by mu; opened is
 	// loop-owned.
@@ -68,7 +65,7 @@ type Conn struct {
 }
 
 func newConn(g *Group, l *loop, fd int, h Handler, maxFrame, bound int) *Conn {
-	c := &Conn{g: g, l: l, fd: fd, h: h, maxFrame: int32(min(maxFrame, math.MaxInt32)), bound: int32(min(bound, math.MaxInt32))}
+	c := &Conn{l: l, fd: int32(fd), h: h, maxFrame: int32(min(maxFrame, math.MaxInt32)), bound: int32(min(bound, math.MaxInt32))}
 	c.state.Store(int32(StateConnecting))
 	l.counters.connecting.Add(1)
 	now := g.mono()
@@ -81,7 +78,7 @@ func newConn(g *Group, l *loop, fd int, h Handler, maxFrame, bound int) *Conn {
 func (c *Conn) ID() ConnID { return c.id }
 
 // Group is the Group the connection belongs to.
-func (c *Conn) Group() *Group { return c.g }
+func (c *Conn) Group() *Group { return c.l.g }
 
 // State is the connection's current state.
 func (c *Conn) State() State { return State(c.state.Load()) }
@@ -129,7 +126,7 @@ func (c *Conn) Context() any {
 }
 
 // LastRead is when bytes were last received (or the connection was created).
-func (c *Conn) LastRead() time.Time { return c.g.epoch.Add(time.Duration(c.lastRead.Load())) }
+func (c *Conn) LastRead() time.Time { return c.l.g.epoch.Add(time.Duration(c.lastRead.Load())) }
 
 // LastWrite is when a frame was last written (zero time if never).
 func (c *Conn) LastWrite() time.Time {
@@ -137,11 +134,23 @@ func (c *Conn) LastWrite() time.Time {
 	if t == 0 {
 		return time.Time{}
 	}
-	return c.g.epoch.Add(time.Duration(t))
+	return c.l.g.epoch.Add(time.Duration(t))
 }
 
 // Queued is the number of bytes waiting to be sent.
-func (c *Conn) Queued() int { return int(c.queuedN.Load()) }
+func (c *Conn) Queued() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queuedLocked()
+}
+
+// queuedLocked is the number of queued bytes. Called with c.mu held.
+func (c *Conn) queuedLocked() int {
+	if c.out == nil {
+		return 0
+	}
+	return len(*c.out) - c.sent
+}
 
 // IdleTimeout is the connection's current idle timeout (0: none).
 func (c *Conn) IdleTimeout() time.Duration { return time.Duration(c.idleTO.Load()) }
@@ -202,7 +211,7 @@ func (c *Conn) wantEventsLocked() uint32 {
 		}
 		return poll.In
 	case StateClosing:
-		if c.queued > 0 {
+		if c.queuedLocked() > 0 {
 			return poll.Out
 		}
 	}
@@ -217,7 +226,7 @@ func (c *Conn) updateEventsLocked() error {
 	if want == c.events {
 		return nil
 	}
-	if err := c.l.p.Mod(c.fd, want, uint32(c.id)); err != nil {
+	if err := c.l.p.Mod(int(c.fd), want, uint32(c.id)); err != nil {
 		return err
 	}
 	c.events = want
@@ -246,7 +255,7 @@ func (c *Conn) Write(frame []byte) error {
 		return ErrClosed
 	}
 	canWrite := st == StateOpen && c.registered
-	if c.queued > 0 && c.queued+len(frame) > int(c.bound) {
+	if q := c.queuedLocked(); q > 0 && q+len(frame) > int(c.bound) {
 		// The queue may only be waiting for the end of the loop's
 		// iteration: send what the socket takes before judging the peer.
 		if canWrite && !c.waitOut {
@@ -261,28 +270,31 @@ func (c *Conn) Write(frame []byte) error {
 				return werr
 			}
 		}
-		if c.queued > 0 && c.queued+len(frame) > int(c.bound) {
-			queued := c.queued
+		if queued := c.queuedLocked(); queued > 0 && queued+len(frame) > int(c.bound) {
 			c.failLocked(ErrSlowReader)
 			c.mu.Unlock()
 			c.l.counters.slowReaders.Add(1)
-			c.g.log.Warn("netloop: slow reader closed", "conn", uint32(c.id), "peer", c.remoteString(),
+			c.l.g.log.Warn("netloop: slow reader closed", "conn", uint32(c.id), "peer", c.remoteString(),
 				"queued", queued, "frame", len(frame), "bound", c.bound)
 			return ErrSlowReader
 		}
 	}
-	c.lastWrite.Store(c.g.mono())
+	c.lastWrite.Store(c.l.g.mono())
 	c.framesOut.Add(1)
 	c.l.counters.framesOut.Add(1)
-	if need := len(c.out) + len(frame); need > cap(c.out) {
-		// Grow through the pool: at least double, keep the queued bytes.
-		nb := append(c.g.getBuf(max(need, 2*cap(c.out))), c.out[c.sent:]...)
-		c.g.putBuf(c.out)
-		c.out, c.sent = nb, 0
+	var buf []byte
+	if c.out != nil {
+		buf = *c.out
 	}
-	c.out = append(c.out, frame...)
-	c.queued += len(frame)
-	c.queuedN.Store(int64(c.queued))
+	if need := len(buf) + len(frame); need > cap(buf) {
+		// Grow through the pool: at least double, keep the queued bytes.
+		nb := c.l.g.getBuf(max(need, 2*cap(buf)))
+		*nb = append(*nb, buf[c.sent:]...)
+		c.l.g.putBuf(c.out)
+		c.out, c.sent = nb, 0
+		buf = *nb
+	}
+	*c.out = append(buf, frame...)
 	if canWrite && !c.waitOut && !c.dirty {
 		c.dirty = true
 		c.l.markDirty(c)
@@ -295,14 +307,13 @@ func (c *Conn) Write(frame []byte) error {
 // full (then waitOut is set and the caller arms EPOLLOUT). It returns the
 // error of a failed write; EAGAIN is not one. Called with c.mu held.
 func (c *Conn) writeOutLocked() error {
-	for c.queued > 0 {
-		n, err := poll.Write(c.fd, c.out[c.sent:])
+	for c.queuedLocked() > 0 {
+		n, err := poll.Write(int(c.fd), (*c.out)[c.sent:])
 		c.l.counters.writes.Add(1)
 		if n > 0 {
 			c.bytesOut.Add(uint64(n))
 			c.l.counters.bytesOut.Add(uint64(n))
 			c.sent += n
-			c.queued -= n
 		}
 		if err != nil {
 			if poll.IsAgain(err) {
@@ -317,15 +328,15 @@ func (c *Conn) writeOutLocked() error {
 		}
 	}
 	switch {
-	case c.queued == 0:
-		c.g.putBuf(c.out)
+	case c.queuedLocked() == 0:
+		c.l.g.putBuf(c.out)
 		c.out, c.sent, c.waitOut = nil, 0, false
-	case c.sent >= len(c.out)/2:
+	case c.sent >= len(*c.out)/2:
 		// Keep a slow socket's buffer from growing with what was sent.
-		c.out = c.out[:copy(c.out, c.out[c.sent:])]
+		b := *c.out
+		*c.out = b[:copy(b, b[c.sent:])]
 		c.sent = 0
 	}
-	c.queuedN.Store(int64(c.queued))
 	return nil
 }
 
@@ -348,9 +359,8 @@ func (c *Conn) failLocked(err error) {
 
 // dropQueueLocked discards the queued bytes. Called with c.mu held.
 func (c *Conn) dropQueueLocked() {
-	c.g.putBuf(c.out)
-	c.out, c.sent, c.queued, c.waitOut = nil, 0, 0, false
-	c.queuedN.Store(0)
+	c.l.g.putBuf(c.out)
+	c.out, c.sent, c.waitOut = nil, 0, false
 }
 
 // Close closes the connection after flushing what is queued (bounded by
@@ -395,8 +405,9 @@ func wrapConnErr(c *Conn, op string, err error) error {
 
 // --- loop side ---
 
-// register adds a new connection's socket to the loop (runs on the loop).
-func (l *loop) register(c *Conn) {
+// register adds a new connection's socket to the loop (runs on the loop);
+// connectTO bounds a dialed connection's connect.
+func (l *loop) register(c *Conn, connectTO time.Duration) {
 	c.mu.Lock()
 	st := State(c.state.Load())
 	if st != StateConnecting {
@@ -409,7 +420,7 @@ func (l *loop) register(c *Conn) {
 		c.setStateLocked(StateOpen)
 		want = c.wantEventsLocked()
 	}
-	if err := l.p.Add(c.fd, want, uint32(c.id)); err != nil {
+	if err := l.p.Add(int(c.fd), want, uint32(c.id)); err != nil {
 		c.mu.Unlock()
 		l.closeConn(c, wrapConnErr(c, "register", err))
 		return
@@ -417,9 +428,9 @@ func (l *loop) register(c *Conn) {
 	c.events = want
 	c.registered = true
 	c.mu.Unlock()
-	l.conns[c.fd] = c
+	l.conns[int(c.fd)] = c
 	if c.dialed {
-		l.track(c, idleKey{kind: kindConnect, d: c.connectTO})
+		l.track(c, idleKey{kind: kindConnect, d: connectTO})
 		return
 	}
 	l.open(c)
@@ -428,12 +439,12 @@ func (l *loop) register(c *Conn) {
 // connected completes an outbound connect (the reference's CONFIRM).
 func (l *loop) connected(c *Conn) {
 	c.mu.Lock()
-	if err := poll.SoError(c.fd); err != nil {
+	if err := poll.SoError(int(c.fd)); err != nil {
 		c.mu.Unlock()
 		l.closeConn(c, wrapConnErr(c, "dial", err))
 		return
 	}
-	la := poll.LocalAddr(c.fd)
+	la := poll.LocalAddr(int(c.fd))
 	c.local = &la
 	c.setStateLocked(StateOpen)
 	err := c.updateEventsLocked()
@@ -488,10 +499,10 @@ func (l *loop) readable(c *Conn) {
 		direct := false
 		if need := c.pendingNeed(); need-len(c.in) >= len(l.buf) {
 			// A big frame in progress: read straight into its buffer.
-			n, err = poll.Read(c.fd, c.in[len(c.in):need])
+			n, err = poll.Read(int(c.fd), c.in[len(c.in):need])
 			direct = true
 		} else {
-			n, err = poll.Read(c.fd, l.buf)
+			n, err = poll.Read(int(c.fd), l.buf)
 		}
 		if err != nil {
 			if poll.IsAgain(err) {
@@ -643,7 +654,7 @@ func (l *loop) drain(c *Conn) {
 		c.mu.Unlock()
 		return
 	}
-	if c.queued == 0 || !c.registered {
+	if c.queuedLocked() == 0 || !c.registered {
 		c.mu.Unlock()
 		l.closeConn(c, nil)
 		return
@@ -675,7 +686,7 @@ func (l *loop) flush(c *Conn) bool {
 		l.closeConn(c, wrapConnErr(c, "write", err))
 		return false
 	}
-	if c.queued == 0 && st == StateClosing {
+	if c.queuedLocked() == 0 && st == StateClosing {
 		c.mu.Unlock()
 		l.closeConn(c, nil)
 		return false
@@ -703,7 +714,7 @@ func (l *loop) closeConn(c *Conn, err error) {
 	err = c.closeErr
 	c.setStateLocked(StateClosed)
 	c.dropQueueLocked()
-	fd := c.fd
+	fd := int(c.fd)
 	if fd >= 0 {
 		// No EPOLL_CTL_DEL: closing the only descriptor of the socket takes
 		// it out of the interest list, and events of this batch for fd are

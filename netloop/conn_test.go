@@ -518,10 +518,10 @@ func TestWritesBatchedPerIteration(t *testing.T) {
 				t.Errorf("%d frames took %d writes, want 1", tt.frames, w)
 			}
 			c.mu.Lock()
-			out, queued := c.out, c.queued
+			out, queued := c.out, c.queuedLocked()
 			c.mu.Unlock()
 			if out != nil || queued != 0 {
-				t.Errorf("at rest the connection holds a %d-byte buffer, %d queued", cap(out), queued)
+				t.Errorf("at rest the connection holds a %d-byte buffer, %d queued", cap(*out), queued)
 			}
 		})
 	}

@@ -78,22 +78,30 @@ func bufClass(n int) int {
 }
 
 // getBuf returns an empty write buffer with room for at least n bytes.
-func (g *Group) getBuf(n int) []byte {
+// The buffer travels by pointer, so recycling it allocates nothing.
+func (g *Group) getBuf(n int) *[]byte {
 	i := bufClass(n)
 	if i < 0 {
-		return make([]byte, 0, n)
+		b := make([]byte, 0, n)
+		return &b
 	}
 	if p, ok := g.bufs[i].Get().(*[]byte); ok {
-		return (*p)[:0]
+		*p = (*p)[:0]
+		return p
 	}
-	return make([]byte, 0, bufClassCap(i))
+	b := make([]byte, 0, bufClassCap(i))
+	return &b
 }
 
-// putBuf recycles a write buffer that nothing refers to any more.
-func (g *Group) putBuf(b []byte) {
-	if i := bufClass(cap(b)); i >= 0 && cap(b) == bufClassCap(i) {
-		b = b[:0]
-		g.bufs[i].Put(&b)
+// putBuf recycles a write buffer that nothing refers to any more (nil is
+// ignored).
+func (g *Group) putBuf(p *[]byte) {
+	if p == nil {
+		return
+	}
+	if i := bufClass(cap(*p)); i >= 0 && cap(*p) == bufClassCap(i) {
+		*p = (*p)[:0]
+		g.bufs[i].Put(p)
 	}
 }
 
@@ -248,7 +256,6 @@ func (g *Group) Dial(addr string, h Handler, do DialOptions) (ConnID, error) {
 	c.dialed = true
 	c.remote = addrPort(ta)
 	c.idleTO.Store(int64(do.IdleTimeout))
-	c.connectTO = do.ConnectTimeout
 	g.register(c)
 	l.counters.dialed.Add(1)
 	if derr != nil {
@@ -260,7 +267,7 @@ func (g *Group) Dial(addr string, h Handler, do DialOptions) (ConnID, error) {
 		}
 		return c.id, nil
 	}
-	if !l.post(func() { l.register(c) }) {
+	if !l.post(func() { l.register(c, do.ConnectTimeout) }) {
 		poll.Close(fd)
 		g.unregister(c)
 		return 0, ErrStopped

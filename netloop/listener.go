@@ -124,8 +124,8 @@ func (ln *Listener) accept(l *loop) {
 		g.register(c)
 		target.counters.accepted.Add(1)
 		if target == l {
-			l.register(c)
-		} else if !target.post(func() { target.register(c) }) {
+			l.register(c, 0)
+		} else if !target.post(func() { target.register(c, 0) }) {
 			poll.Close(fd)
 			g.unregister(c)
 		}

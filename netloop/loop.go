@@ -283,7 +283,7 @@ func (l *loop) handle(c *Conn, ev uint32) {
 
 func (l *loop) sockErr(c *Conn) error {
 	c.mu.Lock()
-	fd := c.fd
+	fd := int(c.fd)
 	var err error
 	if fd >= 0 {
 		err = poll.SoError(fd)
