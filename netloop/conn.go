@@ -428,7 +428,6 @@ func (l *loop) register(c *Conn, connectTO time.Duration) {
 	c.events = want
 	c.registered = true
 	c.mu.Unlock()
-	l.conns[int(c.fd)] = c
 	if c.dialed {
 		l.track(c, idleKey{kind: kindConnect, d: connectTO})
 		return
@@ -717,16 +716,13 @@ func (l *loop) closeConn(c *Conn, err error) {
 	fd := int(c.fd)
 	if fd >= 0 {
 		// No EPOLL_CTL_DEL: closing the only descriptor of the socket takes
-		// it out of the interest list, and events of this batch for fd are
-		// dropped by their stale tag.
+		// it out of the interest list, and events of this batch for it are
+		// dropped once unregister below took its id out of the registry.
 		_ = poll.Close(fd)
 		c.fd = -1
 	}
 	c.registered = false
 	c.mu.Unlock()
-	if fd >= 0 && l.conns[fd] == c {
-		delete(l.conns, fd)
-	}
 	l.untrack(c)
 	c.in = nil
 	l.g.unregister(c)

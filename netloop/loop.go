@@ -34,7 +34,6 @@ type loop struct {
 	p   *poll.Poller
 	buf []byte
 
-	conns     map[int]*Conn
 	listeners map[int]*Listener
 	idle      map[idleKey]*idleList
 	tracked   int
@@ -65,7 +64,6 @@ func newLoop(g *Group, idx int) (*loop, error) {
 		idx:       idx,
 		p:         p,
 		buf:       make([]byte, g.opt.ReadBuffer),
-		conns:     make(map[int]*Conn),
 		listeners: make(map[int]*Listener),
 		idle:      make(map[idleKey]*idleList),
 	}, nil
@@ -212,9 +210,13 @@ func (l *loop) run() {
 				ln.accept(l)
 				continue
 			}
-			c := l.conns[ev.Fd]
-			if c == nil || uint32(c.id) != ev.Tag {
-				continue // stale event for a descriptor closed in this batch
+			// A connection's events carry its id: the Group's registry
+			// finds it (no per-loop map to keep, one entry less per
+			// connection). A connection closed earlier in this batch is
+			// no longer registered, so its stale events are dropped.
+			c := l.g.Conn(ConnID(ev.Tag))
+			if c == nil || c.l != l {
+				continue
 			}
 			l.handle(c, ev.Events)
 		}
