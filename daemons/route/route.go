@@ -35,6 +35,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"teamtalk/appliance/ctlapi"
@@ -175,6 +176,19 @@ func (h handler) OnFrame(c *netloop.Conn, frame []byte) {
 		s.bad(c, cmd, "unexpected command", nil)
 		return
 	}
+	if cmd == pb.CmdMsgData {
+		// Every chat message passes here: its users are read straight
+		// from the fields, without decoding the body into a message.
+		if from, to, mt, ok := scanMsgData(frame[wire.HeaderLen:]); ok {
+			if isGroupMsg(mt) {
+				s.relayTo(c.ID(), frame, nil, true)
+			} else {
+				uids := [2]uint32{to, from}
+				s.relayTo(c.ID(), frame, uids[:], false)
+			}
+			return
+		}
+	}
 	msg, err := wire.DecodeBody(cmd, frame[wire.HeaderLen:])
 	if err != nil {
 		s.badBodies.Add(1)
@@ -222,8 +236,7 @@ func (s *Service) bad(c *netloop.Conn, cmd uint16, what string, err error) {
 func targets(m proto.Message) (uids []uint32, all bool) {
 	switch m := m.(type) {
 	case *pb.IMMsgData:
-		switch m.GetMsgType() {
-		case pb.MsgType_MSG_TYPE_GROUP_TEXT, pb.MsgType_MSG_TYPE_GROUP_AUDIO:
+		if isGroupMsg(m.GetMsgType()) {
 			return nil, true
 		}
 		return []uint32{m.GetToSessionId(), m.GetFromUserId()}, false
@@ -247,6 +260,12 @@ func targets(m proto.Message) (uids []uint32, all bool) {
 // user it is for.
 func (s *Service) relay(from netloop.ConnID, frame []byte, m proto.Message) {
 	uids, all := targets(m)
+	s.relayTo(from, frame, uids, all)
+}
+
+// relayTo forwards frame unchanged to the links other than from that hold
+// one of uids, or (all) every populated link.
+func (s *Service) relayTo(from netloop.ConnID, frame []byte, uids []uint32, all bool) {
 	var dst []netloop.ConnID
 	if all {
 		dst = s.t.populated(nil)
@@ -395,4 +414,62 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 		st.Counters["frames_in"], st.Counters["frames_out"] = t.FramesIn, t.FramesOut
 	}
 	return st
+}
+
+func isGroupMsg(t pb.MsgType) bool {
+	return t == pb.MsgType_MSG_TYPE_GROUP_TEXT || t == pb.MsgType_MSG_TYPE_GROUP_AUDIO
+}
+
+// scanMsgData reads an IMMsgData body's sender, receiver and type without
+// decoding it. ok is true only for a body wire.DecodeBody accepts the same
+// way: every required field present with its wire type, a declared message
+// type, attach_data (if any) length-delimited, any other fields well formed
+// (the last of a repeated scalar wins, as in a decode). Anything else is
+// left to the full decode, which reports it.
+func scanMsgData(body []byte) (from, to uint32, mt pb.MsgType, ok bool) {
+	var seen uint8 // bit n-1: field n of 1..6
+	for len(body) > 0 {
+		num, typ, n := protowire.ConsumeTag(body)
+		if n < 0 || !num.IsValid() {
+			return 0, 0, 0, false
+		}
+		body = body[n:]
+		switch {
+		case num >= 1 && num <= 5:
+			if typ != protowire.VarintType {
+				return 0, 0, 0, false
+			}
+			v, m := protowire.ConsumeVarint(body)
+			if m < 0 {
+				return 0, 0, 0, false
+			}
+			body = body[m:]
+			switch num {
+			case 1:
+				from = uint32(v)
+			case 2:
+				to = uint32(v)
+			case 5:
+				mt = pb.MsgType(int32(v))
+			}
+			seen |= 1 << (num - 1)
+			continue
+		case num == 6 || num == 20:
+			if typ != protowire.BytesType {
+				return 0, 0, 0, false
+			}
+			if num == 6 {
+				seen |= 1 << 5
+			}
+		}
+		m := protowire.ConsumeFieldValue(num, typ, body)
+		if m < 0 {
+			return 0, 0, 0, false
+		}
+		body = body[m:]
+	}
+	if seen != 0x3f || pb.MsgType_name[int32(mt)] == "" {
+		return 0, 0, 0, false
+	}
+	return from, to, mt, true
 }
