@@ -35,7 +35,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"teamtalk/appliance/ctlapi"
@@ -179,11 +178,11 @@ func (h handler) OnFrame(c *netloop.Conn, frame []byte) {
 	if cmd == pb.CmdMsgData {
 		// Every chat message passes here: its users are read straight
 		// from the fields, without decoding the body into a message.
-		if from, to, mt, ok := scanMsgData(frame[wire.HeaderLen:]); ok {
-			if isGroupMsg(mt) {
+		if f, ok := wire.ScanMsgData(frame[wire.HeaderLen:]); ok {
+			if isGroupMsg(f.Type) {
 				s.relayTo(c.ID(), frame, nil, true)
 			} else {
-				uids := [2]uint32{to, from}
+				uids := [2]uint32{f.To, f.From}
 				s.relayTo(c.ID(), frame, uids[:], false)
 			}
 			return
@@ -418,58 +417,4 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 
 func isGroupMsg(t pb.MsgType) bool {
 	return t == pb.MsgType_MSG_TYPE_GROUP_TEXT || t == pb.MsgType_MSG_TYPE_GROUP_AUDIO
-}
-
-// scanMsgData reads an IMMsgData body's sender, receiver and type without
-// decoding it. ok is true only for a body wire.DecodeBody accepts the same
-// way: every required field present with its wire type, a declared message
-// type, attach_data (if any) length-delimited, any other fields well formed
-// (the last of a repeated scalar wins, as in a decode). Anything else is
-// left to the full decode, which reports it.
-func scanMsgData(body []byte) (from, to uint32, mt pb.MsgType, ok bool) {
-	var seen uint8 // bit n-1: field n of 1..6
-	for len(body) > 0 {
-		num, typ, n := protowire.ConsumeTag(body)
-		if n < 0 || !num.IsValid() {
-			return 0, 0, 0, false
-		}
-		body = body[n:]
-		switch {
-		case num >= 1 && num <= 5:
-			if typ != protowire.VarintType {
-				return 0, 0, 0, false
-			}
-			v, m := protowire.ConsumeVarint(body)
-			if m < 0 {
-				return 0, 0, 0, false
-			}
-			body = body[m:]
-			switch num {
-			case 1:
-				from = uint32(v)
-			case 2:
-				to = uint32(v)
-			case 5:
-				mt = pb.MsgType(int32(v))
-			}
-			seen |= 1 << (num - 1)
-			continue
-		case num == 6 || num == 20:
-			if typ != protowire.BytesType {
-				return 0, 0, 0, false
-			}
-			if num == 6 {
-				seen |= 1 << 5
-			}
-		}
-		m := protowire.ConsumeFieldValue(num, typ, body)
-		if m < 0 {
-			return 0, 0, 0, false
-		}
-		body = body[m:]
-	}
-	if seen != 0x3f || pb.MsgType_name[int32(mt)] == "" {
-		return 0, 0, 0, false
-	}
-	return from, to, mt, true
 }
