@@ -22,6 +22,14 @@ func (s *Service) onDBFrame(l *link.Link, f []byte) {
 		s.log.Info("db link asked to stop receiving", "addr", l.Addr())
 		return
 	}
+	if h.CommandID == pb.CmdMsgData {
+		// Every stored message: read on a scan of its fields; the body is
+		// decoded only for a group's fan-out or a push.
+		if sc, ok := wire.ScanMsgData(f[wire.HeaderLen:]); ok {
+			s.onStored(h, f, sc, nil)
+			return
+		}
+	}
 	m, err := wire.DecodeBody(h.CommandID, f[wire.HeaderLen:])
 	if err != nil {
 		s.badBody("dbproxy", h.CommandID, err)
@@ -31,7 +39,8 @@ func (s *Service) onDBFrame(l *link.Link, f []byte) {
 	case pb.CmdOtherValidateRsp:
 		s.onValidate(m.(*pb.IMValidateRsp))
 	case pb.CmdMsgData:
-		s.onStored(h, f, m.(*pb.IMMsgData))
+		q := m.(*pb.IMMsgData)
+		s.onStored(h, f, msgFields(q), q)
 	case pb.CmdGroupInfoResponse:
 		if d, ok := decodeAttach(m); ok && d.Type == attach.TypeHandleAndPDU {
 			s.onGroupFanout(m.(*pb.IMGroupInfoListRsp), d)
@@ -174,59 +183,90 @@ func (s *Service) onValidate(m *pb.IMValidateRsp) {
 	s.log.Debug("login", "user", uid, "conn", cl.id, "client_type", ct)
 }
 
-// onStored handles db's answer to a message (§4.3 step 4, §4.4 step 3).
-func (s *Service) onStored(h wire.Header, raw []byte, m *pb.IMMsgData) {
+// onStored handles db's answer to a message (§4.3 step 4, §4.4 step 3):
+// sc are its fields, m the decoded body when the caller has it (nil: decoded
+// here if a group fan-out or a push needs it).
+func (s *Service) onStored(h wire.Header, raw []byte, sc wire.MsgDataFields, m *pb.IMMsgData) {
 	defer s.inflight.Add(-1) // after the ack is queued: drain waits for it
-	if m.GetMsgId() == 0 {
+	if sc.MsgID == 0 {
 		s.c.dropped.Add(1) // no id allocated: no ack (Q5)
 		return
 	}
 	s.c.persisted.Add(1)
-	d, _ := decodeAttach(m)
+	var d attach.Data
+	if sc.Attach != nil {
+		d, _ = attach.Decode(sc.Attach)
+	}
 	sender := netloop.ConnID(d.Handle)
-	from, to := m.GetFromUserId(), m.GetToSessionId()
-	group := isGroupMsg(m.GetMsgType())
+	from, to := sc.From, sc.To
+	group := isGroupMsg(sc.Type)
 	st := pb.SessionType_SESSION_TYPE_SINGLE
 	if group {
 		st = pb.SessionType_SESSION_TYPE_GROUP
 	}
 	if cl := s.reg.conn(sender); cl != nil {
 		if uid, _, ok := cl.session(); ok && uid == from {
-			s.writeClient(sender, ackFrame(h.Reply(pb.CmdMsgDataAck), from, to, m.GetMsgId(), st))
+			s.writeClient(sender, ackFrame(h.Reply(pb.CmdMsgDataAck), from, to, sc.MsgID, st))
 			s.c.acks.Add(1)
 		}
 	}
 	s.toRoute(raw) // unchanged, attach inside (§4.3)
+	body := func() *pb.IMMsgData {
+		if m == nil {
+			dm, err := wire.DecodeBody(pb.CmdMsgData, raw[wire.HeaderLen:])
+			if err != nil { // ScanMsgData vouched for it: cannot happen
+				s.badBody("dbproxy", pb.CmdMsgData, err)
+				return nil
+			}
+			m = dm.(*pb.IMMsgData)
+		}
+		return m
+	}
 	if group {
-		s.groupFanout(m, d.Handle)
+		if m := body(); m != nil {
+			s.groupFanout(m, d.Handle)
+		}
 		return
 	}
-	s.deliverSingle(m, raw, sender)
+	s.deliverSingle(from, to, raw, m, sender)
 	// A receiver whose phone is connected here has just been given the
 	// message: no push, and no device-token round trip to db for every
 	// message of a conversation between online users. (The reference
 	// pushed to such a phone anyway, §4.5 step 4's quirk.)
-	if s.reg.mobileOnline(to) {
+	if !s.pushEnabled() || s.reg.mobileOnline(to) {
 		return
 	}
-	s.pushRound([]uint32{to}, m)
+	if m := body(); m != nil {
+		s.pushRound([]uint32{to}, m)
+	}
 }
 
-// deliverSingle writes a 1:1 message to the receiver's connections and the
-// sender's other connections, encoded once, attach stripped, seq 0: db's
-// frame raw with the attach field cut out (no second Marshal).
-func (s *Service) deliverSingle(m *pb.IMMsgData, raw []byte, except netloop.ConnID) {
-	// Encoded without the attach, which is put back (m belongs to this
-	// call chain; no copy of the content is needed).
+// msgFields are m's fields as wire.ScanMsgData reads them.
+func msgFields(m *pb.IMMsgData) wire.MsgDataFields {
+	return wire.MsgDataFields{
+		From: m.GetFromUserId(), To: m.GetToSessionId(), MsgID: m.GetMsgId(), CreateTime: m.GetCreateTime(),
+		Type: m.GetMsgType(), Attach: m.AttachData,
+	}
+}
+
+// deliverSingle writes a 1:1 message from→to to the receiver's connections
+// and the sender's other connections, encoded once, attach stripped, seq 0:
+// the stored frame raw with the attach field cut out (no second Marshal),
+// or m (when not nil) encoded again should raw's body not split into fields.
+func (s *Service) deliverSingle(from, to uint32, raw []byte, m *pb.IMMsgData, except netloop.ConnID) {
 	f := stripAttach(wire.NewHeader(pb.CmdMsgData, 0), raw)
-	if f == nil { // not a splice-able body: encode it again
+	if f == nil {
+		if m == nil {
+			return
+		}
+		// m belongs to this call chain: the attach is put back, no copy.
 		attach := m.AttachData
 		m.AttachData = nil
 		f = frame(wire.NewHeader(pb.CmdMsgData, 0), m)
 		m.AttachData = attach
 	}
-	n := s.deliver(f, s.reg.userConns(m.GetToSessionId()), except)
-	n += s.deliver(f, s.reg.userConns(m.GetFromUserId()), except)
+	n := s.deliver(f, s.reg.userConns(to), except)
+	n += s.deliver(f, s.reg.userConns(from), except)
 	s.c.delivered.Add(uint64(n))
 }
 
@@ -435,7 +475,7 @@ func (s *Service) onRouteFrame(l *link.Link, f []byte) {
 			s.groupFanout(q, 0)
 			return
 		}
-		s.deliverSingle(q, f, 0)
+		s.deliverSingle(q.GetFromUserId(), q.GetToSessionId(), f, q, 0)
 	case pb.CmdMsgReadNotify:
 		s.deliver(frame(wire.NewHeader(pb.CmdMsgReadNotify, 0), m), s.reg.userConns(m.(*pb.IMMsgDataReadNotify).GetUserId()), 0)
 	case pb.CmdBuddyListRemoveSessionNotify:
