@@ -20,6 +20,7 @@ import (
 
 	"teamtalk/appliance/ctlclient"
 	"teamtalk/client"
+	"teamtalk/internal/testproc"
 	"teamtalk/state"
 	"teamtalk/state/boltstore"
 	"teamtalk/wire"
@@ -292,7 +293,7 @@ func startBench(b testing.TB, dir string) (msgAddr, metricsAddr string) {
 	args := append([]string{"-data", dir, "-socket", sock}, fastArgs()...)
 	args = append(args, "-set", "log.level=warn", "-set", "metrics.pprof=true")
 	cmd := exec.Command(filepath.Join(bins, "teamtalkd"), args...)
-	logs := &syncBuffer{}
+	logs := &testproc.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET=")
 	if err := cmd.Start(); err != nil {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/appliance/ctlclient"
 	"teamtalk/client"
+	"teamtalk/internal/testproc"
 	"teamtalk/state"
 	"teamtalk/state/boltstore"
 	"teamtalk/wire/pb"
@@ -26,41 +25,7 @@ import (
 var bins string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "teamtalk-e2e")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	out, err := exec.Command("go", "build", "-o", dir+"/", "teamtalk/cmd/teamtalkd", "teamtalk/cmd/ttctl").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	bins = dir
-	code := m.Run()
-	stopMariaDB()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// syncBuffer is a bytes.Buffer safe for the writer goroutine of exec and
-// the test reading it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	testproc.Main(m, &bins, []string{"teamtalk/cmd/teamtalkd", "teamtalk/cmd/ttctl"}, stopMariaDB)
 }
 
 // appliance is one running teamtalkd process.
@@ -70,7 +35,7 @@ type appliance struct {
 	dir    string
 	ctl    *ctlclient.Client
 	cmd    *exec.Cmd
-	logs   *syncBuffer
+	logs   *testproc.Buffer
 	exited chan error
 	status ctlapi.Status
 }
@@ -130,7 +95,7 @@ func start(t *testing.T, name, dir string, args ...string) *appliance {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	a := &appliance{t: t, name: name, dir: dir, logs: &syncBuffer{}, exited: make(chan error, 1)}
+	a := &appliance{t: t, name: name, dir: dir, logs: &testproc.Buffer{}, exited: make(chan error, 1)}
 	sock := filepath.Join(dir, "teamtalkd.sock")
 	a.ctl = &ctlclient.Client{Socket: sock}
 	full := append([]string{"-data", dir, "-socket", sock}, fastArgs()...)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -14,27 +13,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"teamtalk/internal/testproc"
 )
 
 // bins holds teamtalkd and ttctl, built once per test run by TestMain.
 var bins string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "teamtalkd-e2e")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	out, err := exec.Command("go", "build", "-o", dir+"/", "teamtalk/cmd/teamtalkd", "teamtalk/cmd/ttctl").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	bins = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testproc.Main(m, &bins, []string{"teamtalk/cmd/teamtalkd", "teamtalk/cmd/ttctl"})
 }
 
 func ttctl(t *testing.T, args ...string) (string, int) {

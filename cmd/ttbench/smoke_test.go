@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -12,53 +11,20 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"teamtalk/appliance/ctlclient"
 	"teamtalk/client"
+	"teamtalk/internal/testproc"
 )
 
-// teamtalkdBin is the teamtalkd binary built once by TestMain.
-var teamtalkdBin string
+// bins holds the teamtalkd binary, built once by TestMain.
+var bins string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ttbench-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	out, err := exec.Command("go", "build", "-o", dir+"/", "teamtalk/cmd/teamtalkd").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build teamtalkd: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	teamtalkdBin = filepath.Join(dir, "teamtalkd")
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// lockedBuffer is a bytes.Buffer the exec writer goroutine and the test
-// share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	testproc.Main(m, &bins, []string{"teamtalk/cmd/teamtalkd"})
 }
 
 // startAppliance runs teamtalkd on a fresh data dir (or dir), every
@@ -82,8 +48,8 @@ func startAppliance(t *testing.T, dir string) string {
 	} {
 		args = append(args, "-set", s)
 	}
-	logs := &lockedBuffer{}
-	cmd := exec.Command(teamtalkdBin, args...)
+	logs := &testproc.Buffer{}
+	cmd := exec.Command(filepath.Join(bins, "teamtalkd"), args...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET=")
 	if err := cmd.Start(); err != nil {

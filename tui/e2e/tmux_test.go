@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/appliance/ctlclient"
 	"teamtalk/client"
+	"teamtalk/internal/testproc"
 	"teamtalk/state"
 	"teamtalk/state/boltstore"
 	"teamtalk/wire/pb"
@@ -34,45 +33,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "tui/e2e: tmux not installed; skipping the console's end-to-end check")
 		os.Exit(0)
 	}
-	dir, err := os.MkdirTemp("", "tt-tui-e2e")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	out, err := exec.Command("go", "build", "-o", dir+"/", "teamtalk/cmd/teamtalkd", "teamtalk/cmd/ttctl").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	bins = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// syncBuffer collects a process's output for the test to read.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	testproc.Main(m, &bins, []string{"teamtalk/cmd/teamtalkd", "teamtalk/cmd/ttctl"})
 }
 
 // daemon is one running teamtalkd.
 type daemon struct {
 	cmd    *exec.Cmd
-	logs   *syncBuffer
+	logs   *testproc.Buffer
 	exited chan error
 }
 
@@ -94,7 +61,7 @@ func startDaemon(t *testing.T, dir, sock string) *daemon {
 	for _, s := range sets {
 		args = append(args, "-set", s)
 	}
-	d := &daemon{logs: &syncBuffer{}, exited: make(chan error, 1)}
+	d := &daemon{logs: &testproc.Buffer{}, exited: make(chan error, 1)}
 	d.cmd = exec.Command(filepath.Join(bins, "teamtalkd"), args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET=")
