@@ -15,12 +15,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"teamtalk/appliance/ctlapi"
+	"teamtalk/internal/testproc"
 )
 
 // The Debian root the systemd test boots: debootstrap's minbase plus what a box
@@ -176,31 +176,13 @@ func overlay(t *testing.T, lower, dir string) string {
 	return merged
 }
 
-// lockedBuffer is the boot console's log, written by exec's copier while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // machine is a Debian root booted with systemd as PID 1 by systemd-nspawn -b, on
 // the host's network. Commands run inside it through nsenter into its init's
 // namespaces (no machined is needed on the host).
 type machine struct {
 	name, root string
 	cmd        *exec.Cmd
-	console    *lockedBuffer
+	console    *testproc.Buffer
 	done       chan struct{} // closed when systemd-nspawn has exited
 	leader     int           // the container's PID 1, as the host sees it
 }
@@ -209,7 +191,7 @@ type machine struct {
 // (is-system-running: running or degraded). The test's cleanup always terminates it.
 func boot(t *testing.T, name, root string) *machine {
 	t.Helper()
-	m := &machine{name: name, root: root, console: &lockedBuffer{}, done: make(chan struct{})}
+	m := &machine{name: name, root: root, console: &testproc.Buffer{}, done: make(chan struct{})}
 	m.cmd = exec.Command("systemd-nspawn", "--directory="+root, "--machine="+name, "--register=no", "--keep-unit",
 		"--console=read-only", "--boot")
 	m.cmd.Env = os.Environ()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"teamtalk/client"
+	"teamtalk/internal/testproc"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
 )
@@ -133,24 +133,6 @@ func fakeMsgServer(t *testing.T) (addr string, sent chan *pb.IMMsgData) {
 	return ln.Addr().String(), sent
 }
 
-// syncBuffer is a bytes.Buffer safe for the two printing goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestChat runs ttchat against a fake login endpoint and msg server.
 func TestChat(t *testing.T) {
 	addr, sent := fakeMsgServer(t)
@@ -162,7 +144,7 @@ func TestChat(t *testing.T) {
 
 	// Input arrives line by line, after the pushed message is shown.
 	inR, inW := net.Pipe()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testproc.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	code := make(chan int, 1)
