@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -330,24 +329,9 @@ func groupCheck(members []*gMember, snd []*gSender, online int) GroupCheck {
 // ends, then waits for the outstanding acks.
 func groupSendLoop(ctx context.Context, s *gSender, gid uint32, inflight, size int, cipher *client.Cipher, start time.Time,
 	timeout time.Duration, ackHist *Hist, errs *errCounts, sent, acked *atomic.Uint64) {
-	for range inflight {
-		s.tokens <- struct{}{}
-	}
-	drain := func() {
-		for range inflight {
-			<-s.tokens
-		}
-	}
 	text := make([]byte, 0, size)
 	from := s.c.UserID()
-	for seq := 0; ; seq++ {
-		select {
-		case <-ctx.Done():
-			drain()
-			return
-		case <-s.tokens:
-		}
-		now := time.Now()
+	next := func(seq int, now time.Time) *pb.IMMsgData {
 		text = groupText(text[:0], s.idx, seq, now.Sub(start), size)
 		m := &pb.IMMsgData{
 			FromUserId:  new(from),
@@ -360,35 +344,14 @@ func groupSendLoop(ctx context.Context, s *gSender, gid uint32, inflight, size i
 		s.mu.Lock()
 		s.state = append(s.state, msgPending)
 		s.mu.Unlock()
-		sent.Add(1)
-		err := s.c.SendMsgAsync(m, timeout, func(_ *pb.IMMsgDataAck, err error) {
-			s.mu.Lock()
-			if err == nil {
-				s.state[seq] = msgAcked
-			} else {
-				s.state[seq] = msgFailed
-			}
-			s.mu.Unlock()
-			if err == nil {
-				ackHist.Record(time.Since(now))
-				acked.Add(1)
-			} else {
-				errs.add(errKind("ack", err))
-			}
-			s.tokens <- struct{}{}
-		})
-		if err != nil {
-			s.mu.Lock()
-			s.state[seq] = msgFailed
-			s.mu.Unlock()
-			errs.add(errKind("send", err))
-			s.tokens <- struct{}{}
-			if errors.Is(err, client.ErrClosed) {
-				drain()
-				return
-			}
-		}
+		return m
 	}
+	setState := func(seq int, st uint8) {
+		s.mu.Lock()
+		s.state[seq] = st
+		s.mu.Unlock()
+	}
+	keepInFlight(ctx, s.c, s.tokens, inflight, timeout, next, setState, ackHist, errs, sent, acked)
 }
 
 // groupText appends the plain text of group message seq of sender si, sent

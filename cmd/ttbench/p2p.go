@@ -267,24 +267,12 @@ func runP2P(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // waits for the outstanding acks (each ends in an ack or an error).
 func sendLoop(ctx context.Context, p *pair, inflight, size int, cipher *client.Cipher, start time.Time, t *target,
 	ackHist *Hist, errs *errCounts, sent, acked *atomic.Uint64) {
-	for range inflight {
-		p.tokens <- struct{}{}
-	}
 	text := make([]byte, 0, size)
-	for seq := 0; ; seq++ {
-		select {
-		case <-ctx.Done():
-			// Drain: take every token back.
-			for range inflight {
-				<-p.tokens
-			}
-			return
-		case <-p.tokens:
-		}
+	from := p.sender.UserID()
+	next := func(seq int, now time.Time) *pb.IMMsgData {
 		text = benchText(text[:0], p.idx, seq, size)
-		now := time.Now()
 		m := &pb.IMMsgData{
-			FromUserId:  new(p.sender.UserID()),
+			FromUserId:  new(from),
 			ToSessionId: new(p.to),
 			MsgId:       new(uint32(0)),
 			CreateTime:  new(uint32(now.Unix())),
@@ -296,34 +284,59 @@ func sendLoop(ctx context.Context, p *pair, inflight, size int, cipher *client.C
 		p.state = append(p.state, msgPending)
 		p.deliv = append(p.deliv, 0)
 		p.mu.Unlock()
+		return m
+	}
+	setState := func(seq int, st uint8) {
+		p.mu.Lock()
+		p.state[seq] = st
+		p.mu.Unlock()
+	}
+	keepInFlight(ctx, p.sender, p.tokens, inflight, t.timeout, next, setState, ackHist, errs, sent, acked)
+}
+
+// keepInFlight sends next(seq, now) on c, inflight messages at a time (one
+// token of tokens each), until ctx ends, then takes every token back: each
+// send ends in an ack or an error, and setState records which (msgAcked or
+// msgFailed). It also stops when c is closed.
+func keepInFlight(ctx context.Context, c *client.Client, tokens chan struct{}, inflight int, timeout time.Duration,
+	next func(seq int, now time.Time) *pb.IMMsgData, setState func(seq int, st uint8),
+	ackHist *Hist, errs *errCounts, sent, acked *atomic.Uint64) {
+	for range inflight {
+		tokens <- struct{}{}
+	}
+	drain := func() {
+		for range inflight {
+			<-tokens
+		}
+	}
+	for seq := 0; ; seq++ {
+		select {
+		case <-ctx.Done():
+			drain()
+			return
+		case <-tokens:
+		}
+		now := time.Now()
+		m := next(seq, now)
 		sent.Add(1)
-		err := p.sender.SendMsgAsync(m, t.timeout, func(_ *pb.IMMsgDataAck, err error) {
+		err := c.SendMsgAsync(m, timeout, func(_ *pb.IMMsgDataAck, err error) {
 			d := time.Since(now)
-			p.mu.Lock()
 			if err == nil {
-				p.state[seq] = msgAcked
-			} else {
-				p.state[seq] = msgFailed
-			}
-			p.mu.Unlock()
-			if err == nil {
+				setState(seq, msgAcked)
 				ackHist.Record(d)
 				acked.Add(1)
 			} else {
+				setState(seq, msgFailed)
 				errs.add(errKind("ack", err))
 			}
-			p.tokens <- struct{}{}
+			tokens <- struct{}{}
 		})
 		if err != nil {
-			p.mu.Lock()
-			p.state[seq] = msgFailed
-			p.mu.Unlock()
+			setState(seq, msgFailed)
 			errs.add(errKind("send", err))
-			p.tokens <- struct{}{}
+			tokens <- struct{}{}
 			if errors.Is(err, client.ErrClosed) {
-				for range inflight {
-					<-p.tokens
-				}
+				drain()
 				return
 			}
 		}
