@@ -125,15 +125,20 @@ start_server() {
 	info "teamtalkd pid $pid ready: msg $(awk '$1=="msg.listen"{print $2}' "$dir/addrs"), metrics $(awk '$1=="metrics"{print $2}' "$dir/addrs"), data $dir"
 }
 
-stop_server() {
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 1 100); do
-		kill -0 "$pid" 2>/dev/null || break
+# stop_pid PID TENTHS: SIGTERM, up to TENTHS tenths of a second to exit, then SIGKILL; reaps it.
+stop_pid() {
+	kill -TERM "$1" 2>/dev/null || true
+	for _ in $(seq 1 "$2"); do
+		kill -0 "$1" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+stop_server() {
+	[ -n "$pid" ] || return 0
+	stop_pid "$pid" 100
 	pid=
 }
 
@@ -198,13 +203,7 @@ free_port() {
 
 stop_mariadb() {
 	[ -n "$dbpid" ] || return 0
-	kill -TERM "$dbpid" 2>/dev/null || true
-	for _ in $(seq 1 300); do
-		kill -0 "$dbpid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$dbpid" 2>/dev/null || true
-	wait "$dbpid" 2>/dev/null || true
+	stop_pid "$dbpid" 300
 	dbpid=
 }
 
