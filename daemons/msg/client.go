@@ -247,8 +247,7 @@ func (s *Service) clientLogin(c *netloop.Conn, cl *client, h wire.Header, f []by
 	if sent {
 		return // a second login request on one connection is ignored
 	}
-	dbl, _, route, login, _, _, _ := s.pools()
-	_ = dbl
+	_, _, route, login, _, _, _ := s.pools()
 	var refuse pb.ResultType
 	switch {
 	case len(s.cfg.DBProxy) == 0 || s.dbAny() == nil:
