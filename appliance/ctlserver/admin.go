@@ -12,63 +12,52 @@ import (
 // admin registers the user, department and group endpoints. Request bodies carry
 // plain passwords: they are decoded, handed to the backend and never logged.
 func (s *Server) admin(mux *http.ServeMux) {
-	mux.HandleFunc("GET "+ctlapi.PathUsers, func(w http.ResponseWriter, r *http.Request) {
-		v, err := s.b.Users(r.Context())
-		s.reply(w, v, err)
-	})
-	mux.HandleFunc("POST "+ctlapi.PathUsers, func(w http.ResponseWriter, r *http.Request) {
-		var req ctlapi.UserAdd
-		if !s.body(w, r, &req, maxBody) {
-			return
-		}
-		v, err := s.b.AddUser(r.Context(), req)
-		s.reply(w, v, err)
-	})
-	mux.HandleFunc("POST "+ctlapi.PathUserImport, func(w http.ResponseWriter, r *http.Request) {
-		var req ctlapi.UserImport
-		if !s.body(w, r, &req, maxImportBody) {
-			return
-		}
-		v, err := s.b.ImportUsers(r.Context(), req)
-		s.reply(w, v, err)
-	})
-	mux.HandleFunc("PATCH "+ctlapi.PathUser, func(w http.ResponseWriter, r *http.Request) {
-		var req ctlapi.UserSet
-		if !s.body(w, r, &req, maxBody) {
-			return
-		}
-		v, err := s.b.SetUser(r.Context(), r.PathValue("name"), req)
-		s.reply(w, v, err)
-	})
-	mux.HandleFunc("POST "+ctlapi.PathUserPasswd, func(w http.ResponseWriter, r *http.Request) {
-		var req ctlapi.PasswordSet
-		if !s.body(w, r, &req, maxBody) {
-			return
-		}
-		v, err := s.b.SetPassword(r.Context(), r.PathValue("name"), req)
-		s.reply(w, v, err)
-	})
-	mux.HandleFunc("GET "+ctlapi.PathDeparts, func(w http.ResponseWriter, r *http.Request) {
-		v, err := s.b.Departs(r.Context())
-		s.reply(w, v, err)
-	})
-	mux.HandleFunc("POST "+ctlapi.PathDeparts, func(w http.ResponseWriter, r *http.Request) {
-		var req ctlapi.DepartAdd
-		if !s.body(w, r, &req, maxBody) {
-			return
-		}
-		v, err := s.b.AddDepart(r.Context(), req)
-		s.reply(w, v, err)
-	})
-	mux.HandleFunc("POST "+ctlapi.PathDBInit, func(w http.ResponseWriter, r *http.Request) {
-		var req struct{}
-		if !s.body(w, r, &req, maxBody) {
-			return
-		}
-		v, err := s.b.DBInit(r.Context())
-		s.reply(w, v, err)
-	})
+	mux.HandleFunc("GET "+ctlapi.PathUsers, s.answer(func(r *http.Request) (any, error) {
+		return s.b.Users(r.Context())
+	}))
+	mux.HandleFunc("POST "+ctlapi.PathUsers, decoded(s, maxBody, func(r *http.Request, req ctlapi.UserAdd) (any, error) {
+		return s.b.AddUser(r.Context(), req)
+	}))
+	mux.HandleFunc("POST "+ctlapi.PathUserImport, decoded(s, maxImportBody, func(r *http.Request, req ctlapi.UserImport) (any, error) {
+		return s.b.ImportUsers(r.Context(), req)
+	}))
+	mux.HandleFunc("PATCH "+ctlapi.PathUser, decoded(s, maxBody, func(r *http.Request, req ctlapi.UserSet) (any, error) {
+		return s.b.SetUser(r.Context(), r.PathValue("name"), req)
+	}))
+	mux.HandleFunc("POST "+ctlapi.PathUserPasswd, decoded(s, maxBody, func(r *http.Request, req ctlapi.PasswordSet) (any, error) {
+		return s.b.SetPassword(r.Context(), r.PathValue("name"), req)
+	}))
+	mux.HandleFunc("GET "+ctlapi.PathDeparts, s.answer(func(r *http.Request) (any, error) {
+		return s.b.Departs(r.Context())
+	}))
+	mux.HandleFunc("POST "+ctlapi.PathDeparts, decoded(s, maxBody, func(r *http.Request, req ctlapi.DepartAdd) (any, error) {
+		return s.b.AddDepart(r.Context(), req)
+	}))
+	mux.HandleFunc("POST "+ctlapi.PathDBInit, decoded(s, maxBody, func(r *http.Request, _ struct{}) (any, error) {
+		return s.b.DBInit(r.Context())
+	}))
 	s.adminGroups(mux)
+}
+
+// answer serves a request without a body with call's result.
+func (s *Server) answer(call func(r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := call(r)
+		s.reply(w, v, err)
+	}
+}
+
+// decoded serves a request whose JSON body (see body) decodes into a T with
+// call's result.
+func decoded[T any](s *Server, limit int64, call func(r *http.Request, req T) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req T
+		if !s.body(w, r, &req, limit) {
+			return
+		}
+		v, err := call(r, req)
+		s.reply(w, v, err)
+	}
 }
 
 // body decodes one JSON object of at most limit bytes into v (unknown fields
