@@ -1,14 +1,10 @@
 package client
 
 import (
-	"bufio"
-	"encoding/hex"
-	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"testing"
 
+	"teamtalk/internal/capture"
 	"teamtalk/wire"
 )
 
@@ -28,63 +24,17 @@ type vecFrame struct {
 // frame returns the whole frame, header included.
 func (v vecFrame) frame() []byte { return wire.AppendFrame(nil, v.h, v.body) }
 
-var vecLine = regexp.MustCompile(`^t=\s*[\d.]+ stream=\s*(\d+) \d+->\d+ (C->S|S->C) len=(\d+) ver=(\d+) flag=(\d+) sid=0x([0-9a-f]{4}) cid=0x([0-9a-f]{4}) seq=(\d+) res=(\d+) body=([0-9a-f]*)$`)
-
 // loadClientVectors parses vectors/port_8000.txt (client <-> msg_server). A
 // line that does not match the documented format fails the test.
 func loadClientVectors(tb testing.TB) []vecFrame {
 	tb.Helper()
-	path := filepath.Join(vectorsDir, "port_8000.txt")
-	f, err := os.Open(path)
+	frames, err := capture.Load(filepath.Join(vectorsDir, "port_8000.txt"))
 	if err != nil {
-		tb.Fatalf("vectors (want shared/vectors beside the clone): %v", err)
-	}
-	defer f.Close()
-	var out []vecFrame
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	n := 0
-	for sc.Scan() {
-		n++
-		if sc.Text() == "" {
-			continue
-		}
-		m := vecLine.FindStringSubmatch(sc.Text())
-		if m == nil {
-			tb.Fatalf("%s:%d: not a frame line: %.80s", path, n, sc.Text())
-		}
-		num := func(s string, base int) uint64 {
-			v, err := strconv.ParseUint(s, base, 32)
-			if err != nil {
-				tb.Fatalf("%s:%d: %v", path, n, err)
-			}
-			return v
-		}
-		body, err := hex.DecodeString(m[10])
-		if err != nil {
-			tb.Fatalf("%s:%d: body: %v", path, n, err)
-		}
-		v := vecFrame{
-			line:   n,
-			stream: int(num(m[1], 10)),
-			toSrv:  m[2] == "C->S",
-			h: wire.Header{
-				Length: uint32(num(m[3], 10)), Version: uint16(num(m[4], 10)), Flag: uint16(num(m[5], 10)),
-				ServiceID: uint16(num(m[6], 16)), CommandID: uint16(num(m[7], 16)),
-				Seq: uint16(num(m[8], 10)), Reserved: uint16(num(m[9], 10)),
-			},
-			body: body,
-		}
-		if int(v.h.Length) != wire.HeaderLen+len(body) {
-			tb.Fatalf("%s:%d: len=%d but body is %d bytes", path, n, v.h.Length, len(body))
-		}
-		out = append(out, v)
-	}
-	if err := sc.Err(); err != nil {
 		tb.Fatal(err)
 	}
-	if len(out) == 0 {
-		tb.Fatalf("%s: no frames", path)
+	out := make([]vecFrame, 0, len(frames))
+	for _, f := range frames {
+		out = append(out, vecFrame{line: f.Line, stream: f.Stream, toSrv: f.ToServer, h: wire.ParseHeader(f.Raw), body: f.Body()})
 	}
 	return out
 }

@@ -1,19 +1,14 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"teamtalk/internal/capture"
 	"teamtalk/state"
 	"teamtalk/state/boltstore"
 	"teamtalk/wire"
@@ -34,7 +30,6 @@ import (
 var vectorsDir = filepath.Join("..", "..", "shared", "vectors")
 
 // capLine is one capture line (vectors/README.md, "Line format").
-var capLine = regexp.MustCompile(`^t=\s*[\d.]+ stream=\s*(\d+) \d+->\d+ (C->S|S->C) len=(\d+) ver=(\d+) flag=(\d+) sid=0x([0-9a-f]{4}) cid=0x([0-9a-f]{4}) seq=(\d+) res=(\d+) body=([0-9a-f]*)$`)
 
 // capFrame is one captured frame.
 type capFrame struct {
@@ -59,48 +54,13 @@ func (f capFrame) String() string {
 // test (nothing is skipped).
 func loadCapture(t *testing.T, name string) []capFrame {
 	t.Helper()
-	f, err := os.Open(filepath.Join(vectorsDir, name))
+	frames, err := capture.Load(filepath.Join(vectorsDir, name))
 	if err != nil {
-		t.Fatalf("capture: %v (want shared/vectors beside the clone)", err)
+		t.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 4<<20), 4<<20)
-	var out []capFrame
-	for n := 1; sc.Scan(); n++ {
-		if sc.Text() == "" {
-			continue
-		}
-		m := capLine.FindStringSubmatch(sc.Text())
-		if m == nil {
-			t.Fatalf("%s:%d: not a frame line: %.80s", name, n, sc.Text())
-		}
-		num := func(s string, base int) uint64 {
-			v, err := strconv.ParseUint(s, base, 32)
-			if err != nil {
-				t.Fatalf("%s:%d: %v", name, n, err)
-			}
-			return v
-		}
-		body, err := hex.DecodeString(m[10])
-		if err != nil {
-			t.Fatalf("%s:%d: body: %v", name, n, err)
-		}
-		cf := capFrame{line: n, stream: int(num(m[1], 10)), toServer: m[2] == "C->S", body: body, h: wire.Header{
-			Length: uint32(num(m[3], 10)), Version: uint16(num(m[4], 10)), Flag: uint16(num(m[5], 10)),
-			ServiceID: uint16(num(m[6], 16)), CommandID: uint16(num(m[7], 16)),
-			Seq: uint16(num(m[8], 10)), Reserved: uint16(num(m[9], 10)),
-		}}
-		if int(cf.h.Length) != wire.HeaderLen+len(body) {
-			t.Fatalf("%s:%d: len=%d but the body is %d bytes", name, n, cf.h.Length, len(body))
-		}
-		out = append(out, cf)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	if len(out) == 0 {
-		t.Fatalf("%s: no frames", name)
+	out := make([]capFrame, 0, len(frames))
+	for _, f := range frames {
+		out = append(out, capFrame{line: f.Line, stream: f.Stream, toServer: f.ToServer, h: wire.ParseHeader(f.Raw), body: f.Body()})
 	}
 	return out
 }
