@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -321,26 +320,35 @@ func (s *Supervisor) ChangeGroupMembers(ctx context.Context, ref string, req ctl
 	if len(add) == 0 && len(remove) == 0 {
 		return res, ctlapi.Errorf(http.StatusBadRequest, "group %q: nothing to change: give members to add or remove", g.Name)
 	}
+	removing := make(map[uint32]bool, len(remove))
+	for _, id := range remove {
+		removing[id] = true
+	}
 	for _, id := range add {
-		if slices.Contains(remove, id) {
+		if removing[id] {
 			return res, ctlapi.Errorf(http.StatusBadRequest, "user %q is both added and removed", ut.name(id))
 		}
 	}
-	after := map[uint32]bool{}
+	after := make(map[uint32]bool, len(g.Members)+len(add))
 	for _, id := range g.MemberIDs() {
 		after[id] = true
 	}
-	var toAdd, toRemove []uint32
+	// add and remove hold distinct ids and share none (checked above).
+	var toAdd, toRemove, notAdded, notRemoved []uint32
 	for _, id := range remove {
 		if after[id] {
 			delete(after, id)
 			toRemove = append(toRemove, id)
+		} else {
+			notRemoved = append(notRemoved, id)
 		}
 	}
 	for _, id := range add {
 		if !after[id] {
 			after[id] = true
 			toAdd = append(toAdd, id)
+		} else {
+			notAdded = append(notAdded, id)
 		}
 	}
 	if len(after) == 0 {
@@ -349,17 +357,7 @@ func (s *Supervisor) ChangeGroupMembers(ctx context.Context, ref string, req ctl
 	if limit := s.maxGroupMembers(); limit > 0 && len(toAdd) > 0 && len(after) > limit {
 		return res, ctlapi.Errorf(http.StatusConflict, "group %q (id %d): %d members after the change, over dbproxy.max_group_members (%d)", g.Name, g.ID, len(after), limit)
 	}
-	var notAdded, notRemoved, added, removed []uint32
-	for _, id := range remove {
-		if !slices.Contains(toRemove, id) {
-			notRemoved = append(notRemoved, id)
-		}
-	}
-	for _, id := range add {
-		if !slices.Contains(toAdd, id) {
-			notAdded = append(notAdded, id)
-		}
-	}
+	var added, removed []uint32
 	notified := true
 	for _, step := range []struct {
 		op  state.ModifyType
