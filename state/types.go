@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -394,6 +395,18 @@ func (g NewGroup) Validate() error {
 		return fmt.Errorf("%w: group avatar too long", ErrInvalid)
 	}
 	return nil
+}
+
+// DistinctIDs returns ids sorted ascending without repeats or zeros, in a
+// new slice (the stores' member and user id lists).
+func DistinctIDs(ids []uint32) []uint32 {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > 0 && out[0] == 0 {
+		out = out[1:]
+	}
+	return out
 }
 
 // OfflineFile is a file stored on the file server for a receiver

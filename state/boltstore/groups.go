@@ -71,23 +71,12 @@ func (w *wtx) putGroup(g state.Group) error {
 	})
 }
 
-// distinct returns the ids sorted ascending without repeats or zeros.
-func distinct(ids []uint32) []uint32 {
-	out := slices.Clone(ids)
-	slices.Sort(out)
-	out = slices.Compact(out)
-	if len(out) > 0 && out[0] == 0 {
-		out = out[1:]
-	}
-	return out
-}
-
 // CreateGroup implements state.Store.
 func (s *Store) CreateGroup(ctx context.Context, ng state.NewGroup) (state.Group, error) {
 	if err := ng.Validate(); err != nil {
 		return state.Group{}, fmt.Errorf("boltstore: create group: %w", err)
 	}
-	members := distinct(ng.Members)
+	members := state.DistinctIDs(ng.Members)
 	if len(members) == 0 {
 		return state.Group{}, fmt.Errorf("boltstore: create group: %w: no valid member ids", state.ErrInvalid)
 	}
@@ -193,7 +182,7 @@ func (s *Store) ChangeMembers(ctx context.Context, gid uint32, op state.ModifyTy
 	if op != state.ModifyAdd && op != state.ModifyDel {
 		return state.Group{}, nil, fmt.Errorf("boltstore: change members: %w: change type %d", state.ErrInvalid, op)
 	}
-	ids := distinct(userIDs)
+	ids := state.DistinctIDs(userIDs)
 	now := s.now()
 	var (
 		out     state.Group
