@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -358,39 +356,15 @@ func groupSendLoop(ctx context.Context, s *gSender, gid uint32, inflight, size i
 // at offset at from the run's start, padded with 'x' to size bytes:
 // "ttg SENDER SEQ NANOS xxx...".
 func groupText(dst []byte, si, seq int, at time.Duration, size int) []byte {
-	dst = append(dst, "ttg "...)
-	dst = strconv.AppendInt(dst, int64(si), 10)
-	dst = append(dst, ' ')
-	dst = strconv.AppendInt(dst, int64(seq), 10)
-	dst = append(dst, ' ')
-	dst = strconv.AppendInt(dst, int64(at), 10)
-	dst = append(dst, ' ')
-	for len(dst) < size {
-		dst = append(dst, 'x')
-	}
-	return dst
+	return appendIntsText(dst, "ttg ", size, int64(si), int64(seq), int64(at))
 }
 
 // parseGroupText decrypts a group message body and reads its sender, seq
 // and send offset (nanoseconds since the run's start).
 func parseGroupText(c *client.Cipher, data []byte) (si, seq int, at int64, ok bool) {
-	plain, err := c.Decrypt(data)
-	if err != nil {
+	var v [3]int64
+	if !parseIntsText(c, data, "ttg ", v[:]) {
 		return 0, 0, 0, false
 	}
-	rest, found := bytes.CutPrefix(plain, []byte("ttg "))
-	if !found {
-		return 0, 0, 0, false
-	}
-	f := bytes.Fields(rest)
-	if len(f) < 3 {
-		return 0, 0, 0, false
-	}
-	a, err1 := strconv.Atoi(string(f[0]))
-	b, err2 := strconv.Atoi(string(f[1]))
-	n, err3 := strconv.ParseInt(string(f[2]), 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil || a < 0 || b < 0 || n < 0 {
-		return 0, 0, 0, false
-	}
-	return a, b, n, true
+	return int(v[0]), int(v[1]), v[2], true
 }

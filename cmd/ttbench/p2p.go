@@ -346,37 +346,55 @@ func keepInFlight(ctx context.Context, c *client.Client, tokens chan struct{}, i
 // benchText appends the plain text of message seq of pair pi, padded with
 // 'x' to size bytes: "ttb PAIR SEQ xxx...".
 func benchText(dst []byte, pi, seq, size int) []byte {
-	dst = append(dst, "ttb "...)
-	dst = strconv.AppendInt(dst, int64(pi), 10)
-	dst = append(dst, ' ')
-	dst = strconv.AppendInt(dst, int64(seq), 10)
-	dst = append(dst, ' ')
+	return appendIntsText(dst, "ttb ", size, int64(pi), int64(seq))
+}
+
+// parseBenchText decrypts a message body and reads its pair and seq.
+func parseBenchText(c *client.Cipher, data []byte) (pi, seq int, ok bool) {
+	var v [2]int64
+	if !parseIntsText(c, data, "ttb ", v[:]) {
+		return 0, 0, false
+	}
+	return int(v[0]), int(v[1]), true
+}
+
+// appendIntsText appends prefix, then each of vs followed by a space, padded
+// with 'x' to size bytes.
+func appendIntsText(dst []byte, prefix string, size int, vs ...int64) []byte {
+	dst = append(dst, prefix...)
+	for _, v := range vs {
+		dst = strconv.AppendInt(dst, v, 10)
+		dst = append(dst, ' ')
+	}
 	for len(dst) < size {
 		dst = append(dst, 'x')
 	}
 	return dst
 }
 
-// parseBenchText decrypts a message body and reads its pair and seq.
-func parseBenchText(c *client.Cipher, data []byte) (pi, seq int, ok bool) {
+// parseIntsText decrypts a message body written by appendIntsText with
+// prefix and reads its first len(out) numbers, which must not be negative.
+func parseIntsText(c *client.Cipher, data []byte, prefix string, out []int64) bool {
 	plain, err := c.Decrypt(data)
 	if err != nil {
-		return 0, 0, false
+		return false
 	}
-	rest, found := bytes.CutPrefix(plain, []byte("ttb "))
+	rest, found := bytes.CutPrefix(plain, []byte(prefix))
 	if !found {
-		return 0, 0, false
+		return false
 	}
 	f := bytes.Fields(rest)
-	if len(f) < 2 {
-		return 0, 0, false
+	if len(f) < len(out) {
+		return false
 	}
-	a, err1 := strconv.Atoi(string(f[0]))
-	b, err2 := strconv.Atoi(string(f[1]))
-	if err1 != nil || err2 != nil || a < 0 || b < 0 {
-		return 0, 0, false
+	for i := range out {
+		v, err := strconv.ParseInt(string(f[i]), 10, 64)
+		if err != nil || v < 0 {
+			return false
+		}
+		out[i] = v
 	}
-	return a, b, true
+	return true
 }
 
 // forEach runs fn(0..n-1) on up to conc goroutines and returns the first
