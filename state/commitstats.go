@@ -95,3 +95,31 @@ func (c *CommitStats) Snapshot() CommitSnapshot {
 	}
 	return s
 }
+
+// BatchCounts counts a committer's batches: how many, the writes they
+// carried, and the largest. Add is lock-free; the zero value is ready.
+type BatchCounts struct {
+	commits, writes, maxBatch atomic.Uint64
+}
+
+// Add records one batch of n writes.
+func (b *BatchCounts) Add(n int) {
+	u := uint64(n)
+	b.commits.Add(1)
+	b.writes.Add(u)
+	for {
+		m := b.maxBatch.Load()
+		if u <= m || b.maxBatch.CompareAndSwap(m, u) {
+			return
+		}
+	}
+}
+
+// Commits returns how many batches were recorded.
+func (b *BatchCounts) Commits() uint64 { return b.commits.Load() }
+
+// Writes returns the writes the batches carried.
+func (b *BatchCounts) Writes() uint64 { return b.writes.Load() }
+
+// MaxBatch returns the largest batch's writes.
+func (b *BatchCounts) MaxBatch() uint64 { return b.maxBatch.Load() }

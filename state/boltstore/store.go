@@ -57,8 +57,9 @@ type Store struct {
 	closed bool
 	done   chan struct{} // closed when the committer has exited
 
-	commits, writes, maxBatch, failed atomic.Uint64
-	commitStats                       state.CommitStats
+	batches     state.BatchCounts
+	failed      atomic.Uint64
+	commitStats state.CommitStats
 
 	touched groupTouch // the committer's group session marks
 }
@@ -141,9 +142,9 @@ func (s *Store) Close() error {
 // Stats returns the committer's counters.
 func (s *Store) Stats() Stats {
 	return Stats{
-		Commits:  s.commits.Load(),
-		Writes:   s.writes.Load(),
-		MaxBatch: s.maxBatch.Load(),
+		Commits:  s.batches.Commits(),
+		Writes:   s.batches.Writes(),
+		MaxBatch: s.batches.MaxBatch(),
 		Failed:   s.failed.Load(),
 		Commit:   s.commitStats.Snapshot(),
 	}
@@ -262,15 +263,7 @@ func (s *Store) run() {
 // commit runs a batch in one transaction and answers its waiters after
 // Commit returned.
 func (s *Store) commit(batch []*request) {
-	n := uint64(len(batch))
-	s.commits.Add(1)
-	s.writes.Add(n)
-	for {
-		m := s.maxBatch.Load()
-		if n <= m || s.maxBatch.CompareAndSwap(m, n) {
-			break
-		}
-	}
+	s.batches.Add(len(batch))
 	results := make([]error, len(batch))
 	began := time.Now()
 	failAll := func(err error) {

@@ -129,7 +129,8 @@ type Store struct {
 	relsMu        sync.RWMutex
 	rels          map[[2]uint32]uint32
 
-	commits, writes, maxBatch, retries, failed, fallbacks atomic.Uint64
+	batches                    state.BatchCounts
+	retries, failed, fallbacks atomic.Uint64
 }
 
 // maxCachedRels bounds the relation cache; it is emptied when full.
@@ -294,7 +295,7 @@ func (s *Store) Close() error {
 // Stats returns the committers' counters.
 func (s *Store) Stats() Stats {
 	return Stats{
-		Commits: s.commits.Load(), Writes: s.writes.Load(), MaxBatch: s.maxBatch.Load(),
+		Commits: s.batches.Commits(), Writes: s.batches.Writes(), MaxBatch: s.batches.MaxBatch(),
 		Retries: s.retries.Load(), Failed: s.failed.Load(), Fallbacks: s.fallbacks.Load(),
 	}
 }
@@ -508,15 +509,7 @@ func (s *Store) commitLoop(queue chan *request) {
 // runBatch commits a batch in one transaction, retrying it whole on
 // transient errors, and answers every waiter after the commit returned.
 func (s *Store) runBatch(batch []*request) {
-	n := uint64(len(batch))
-	s.commits.Add(1)
-	s.writes.Add(n)
-	for {
-		m := s.maxBatch.Load()
-		if n <= m || s.maxBatch.CompareAndSwap(m, n) {
-			break
-		}
-	}
+	s.batches.Add(len(batch))
 	results := make([]error, len(batch))
 	var err error
 	bulk := true
