@@ -234,12 +234,20 @@ func (s *Supervisor) History(limit int) ([]ctlapi.CounterSample, error) {
 	return h, err
 }
 
-// Snapshot assembles what the console shows.
+// Snapshot assembles what the console shows. Every watch tick calls it, so
+// each service's Status is built once: the running services' sockets and
+// timers are taken from it (a service's Status carries its SocketLister and
+// TimerLister lists) instead of asking every service for them again.
 func (s *Supervisor) Snapshot() ctlapi.Snapshot {
 	snap := ctlapi.Snapshot{Time: time.Now(), Status: s.Status(), Services: s.Services()}
 	snap.MsgServers, _ = s.MsgServers()
-	snap.Sockets, _ = s.Sockets()
-	snap.Timers, _ = s.Timers()
+	snap.Sockets, snap.Timers = []ctlapi.Socket{}, []ctlapi.Timer{}
+	for _, st := range snap.Services {
+		if st.State == ctlapi.StateRunning {
+			snap.Sockets = append(snap.Sockets, st.Sockets...)
+			snap.Timers = append(snap.Timers, st.Timers...)
+		}
+	}
 	snap.Online, _ = s.Online()
 	snap.Events, _ = s.Events(0, 50)
 	snap.History, _ = s.History(300)
