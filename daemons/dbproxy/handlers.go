@@ -277,14 +277,24 @@ func (s *Service) changeSignInfo(ctx context.Context, req *pb.IMChangeSignInfoRe
 	if len(sign) > state.MaxSignInfoLen {
 		return rsp, nil
 	}
-	if _, err := s.store.UpdateUser(ctx, req.GetUserId(), state.UserUpdate{SignInfo: &sign}); err != nil {
-		if errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrInvalid) {
-			return rsp, nil
-		}
-		return rsp, fmt.Errorf("dbproxy: change sign info: %w", err)
+	if ok, err := s.updateUser(ctx, req.GetUserId(), state.UserUpdate{SignInfo: &sign}, "change sign info"); !ok {
+		return rsp, err
 	}
 	rsp.ResultCode, rsp.SignInfo = proto.Uint32(0), proto.String(sign)
 	return rsp, nil
+}
+
+// updateUser applies up to the user; ok is false when it was not applied:
+// with no error for an unknown user or an invalid value (the request's
+// failure code), else with the store's error wrapped as what.
+func (s *Service) updateUser(ctx context.Context, uid uint32, up state.UserUpdate, what string) (ok bool, err error) {
+	if _, err := s.store.UpdateUser(ctx, uid, up); err != nil {
+		if errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrInvalid) {
+			return false, nil
+		}
+		return false, fmt.Errorf("dbproxy: %s: %w", what, err)
+	}
+	return true, nil
 }
 
 // changeAvatar sets the user's avatar URL; the reference had no handler for
@@ -295,11 +305,8 @@ func (s *Service) changeAvatar(ctx context.Context, req *pb.IMChangeAvatarReq) (
 	if len(url) > state.MaxAvatarLen {
 		return rsp, nil
 	}
-	if _, err := s.store.UpdateUser(ctx, req.GetUserId(), state.UserUpdate{Avatar: &url}); err != nil {
-		if errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrInvalid) {
-			return rsp, nil
-		}
-		return rsp, fmt.Errorf("dbproxy: change avatar: %w", err)
+	if ok, err := s.updateUser(ctx, req.GetUserId(), state.UserUpdate{Avatar: &url}, "change avatar"); !ok {
+		return rsp, err
 	}
 	rsp.ResultCode = proto.Uint32(0)
 	return rsp, nil
