@@ -44,7 +44,6 @@ import (
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
 	"teamtalk/daemons/internal/link"
-	"teamtalk/daemons/internal/shutdown"
 	"teamtalk/netloop"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
@@ -66,8 +65,7 @@ type Service struct {
 	clientIdle  time.Duration
 	now         func() time.Time
 
-	g      atomic.Pointer[netloop.Group]
-	in     atomic.Pointer[link.Inbound]
+	net    link.Served
 	listen atomic.Pointer[map[string]string]
 	ips    atomic.Pointer[[]*pb.IpAddr]
 
@@ -172,25 +170,12 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 	if s.timers[0].interval < tick {
 		tick = s.timers[0].interval
 	}
-	g, err := netloop.New(netloop.Options{
-		Owner: s.d.Name, Loops: s.loops, Logger: s.log, Tick: tick,
-		OnPanic: func(v any, stack []byte) { s.log.Error("file: panic in callback", "panic", v, "stack", string(stack)) },
-	})
+	g, in, err := s.net.Start("file", netloop.Options{Owner: s.d.Name, Loops: s.loops, Logger: s.log, Tick: tick}, s.cfg)
 	if err != nil {
-		return fmt.Errorf("file: %w", err)
+		return err
 	}
-	if err := g.Start(); err != nil {
-		return fmt.Errorf("file: start loops: %w", err)
-	}
-	in := link.NewInbound(g, s.cfg)
-	s.g.Store(g)
-	s.in.Store(in)
-	defer func() {
-		in.Stop()
-		shutdown.Group(g, shutdown.Timeout, s.log, "file")
-		s.wg.Wait()
-	}()
-	in.Start()
+	defer s.wg.Wait() // the disk workers, after the loops have stopped
+	defer s.net.Stop()
 
 	caddr := s.d.ListenAddr("client_listen", s.d.Config.File.ClientListen)
 	cln, err := g.Listen(caddr, clientHandler{s}, netloop.ListenOptions{IdleTimeout: s.clientIdle})
@@ -303,13 +288,13 @@ func (s *Service) encode(h wire.Header, m proto.Message) []byte {
 
 // write sends a frame on a connection; closed ids are a no-op.
 func (s *Service) write(id netloop.ConnID, f []byte) bool {
-	g := s.g.Load()
+	g := s.net.Group()
 	return f != nil && g != nil && g.Write(id, f) == nil
 }
 
 // close closes a connection after its queued frames.
 func (s *Service) close(id netloop.ConnID) {
-	if g := s.g.Load(); g != nil && id != 0 {
+	if g := s.net.Group(); g != nil && id != 0 {
 		g.Close(id)
 	}
 }
@@ -333,16 +318,12 @@ func echo(c *netloop.Conn, frame []byte) {
 type msgHandler struct{ s *Service }
 
 func (h msgHandler) OnOpen(c *netloop.Conn) {
-	if in := h.s.in.Load(); in != nil {
-		in.Opened(c)
-	}
+	h.s.net.Opened(c)
 	h.s.log.Info("file: msg server linked", "conn", c.ID(), "remote", c.RemoteAddr())
 }
 
 func (h msgHandler) OnClose(c *netloop.Conn, err error) {
-	if in := h.s.in.Load(); in != nil {
-		in.Closed(c.ID())
-	}
+	h.s.net.Closed(c.ID())
 	h.s.log.Info("file: msg server link closed", "conn", c.ID(), "err", err)
 }
 
@@ -860,7 +841,7 @@ func (s *Service) Sockets() []ctlapi.Socket {
 		clients[id] = true
 	}
 	s.mu.Unlock()
-	return link.Sockets(s.g.Load(), s.d.Name, func(ci netloop.ConnInfo) string {
+	return s.net.Sockets(s.d.Name, func(ci netloop.ConnInfo) string {
 		if clients[ci.ID] {
 			return "client"
 		}
@@ -870,11 +851,8 @@ func (s *Service) Sockets() []ctlapi.Socket {
 
 // Timers lists the heartbeat sweep, the task sweep and the retention sweep.
 func (s *Service) Timers() []ctlapi.Timer {
-	var out []ctlapi.Timer
-	if in := s.in.Load(); in != nil {
-		out = in.Timers(s.d.Name)
-	}
-	if s.g.Load() == nil {
+	out := s.net.Timers(s.d.Name)
+	if s.net.Group() == nil {
 		return out
 	}
 	for i := range s.timers {
@@ -914,10 +892,10 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 		"offline_files_removed": c.offlineRemoved.Load(), "bad_bodies": c.badBodies.Load(),
 		"unexpected_commands": c.unexpected.Load(), "frames_dropped": c.dropped.Load(),
 	}
-	if in := s.in.Load(); in != nil {
+	if in := s.net.Inbound(); in != nil {
 		st.Counters["msg_links"] = uint64(in.Len())
 	}
-	if g := s.g.Load(); g != nil {
+	if g := s.net.Group(); g != nil {
 		t := g.Stats().Total
 		st.Counters["bytes_in"], st.Counters["bytes_out"] = t.BytesIn, t.BytesOut
 		st.Counters["frames_in"], st.Counters["frames_out"] = t.FramesIn, t.FramesOut

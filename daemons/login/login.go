@@ -26,7 +26,6 @@ import (
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
 	"teamtalk/daemons/internal/link"
-	"teamtalk/daemons/internal/shutdown"
 	"teamtalk/daemons/internal/tlsfront"
 	"teamtalk/netloop"
 	"teamtalk/wire"
@@ -43,8 +42,7 @@ type Service struct {
 	// means "the msfs in this process, if any".
 	defaultMsfs string
 
-	g       atomic.Pointer[netloop.Group]
-	in      atomic.Pointer[link.Inbound]
+	net     link.Served
 	listens atomic.Pointer[map[string]string]
 	tls     tlsfront.Slot // the HTTPS certificate (login.http_tls)
 
@@ -75,19 +73,11 @@ func (s *Service) Name() string { return s.d.Name }
 // port, serves until ctx is done, then stops them and returns.
 func (s *Service) Run(ctx context.Context, ready func()) error {
 	lc := s.d.Config.Login
-	g, err := netloop.New(netloop.Options{
-		Owner: s.d.Name, Loops: s.d.Config.Netloop.Loops, Logger: s.log, Tick: s.cfg.Tick(),
-		OnPanic: func(v any, stack []byte) { s.log.Error("login: panic in callback", "panic", v, "stack", string(stack)) },
-	})
+	g, in, err := s.net.Start("login", netloop.Options{Owner: s.d.Name, Loops: s.d.Config.Netloop.Loops, Logger: s.log, Tick: s.cfg.Tick()}, s.cfg)
 	if err != nil {
-		return fmt.Errorf("login: %w", err)
+		return err
 	}
-	if err := g.Start(); err != nil {
-		return fmt.Errorf("login: start loops: %w", err)
-	}
-	in := link.NewInbound(g, s.cfg)
-	s.g.Store(g)
-	s.in.Store(in)
+	defer s.net.Stop() // after the HTTP server's shutdown below
 	var srv *http.Server
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -97,10 +87,7 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 				s.log.Warn("login: http shutdown cut short", "err", err)
 			}
 		}
-		in.Stop()
-		shutdown.Group(g, shutdown.Timeout, s.log, "login")
 	}()
-	in.Start()
 	listens := map[string]string{}
 
 	addr := s.d.ListenAddr("msgserver_listen", lc.MsgServerListen)
@@ -160,16 +147,12 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 type msgServHandler struct{ s *Service }
 
 func (h msgServHandler) OnOpen(c *netloop.Conn) {
-	if in := h.s.in.Load(); in != nil {
-		in.Opened(c)
-	}
+	h.s.net.Opened(c)
 }
 
 func (h msgServHandler) OnClose(c *netloop.Conn, err error) {
 	s := h.s
-	if in := s.in.Load(); in != nil {
-		in.Closed(c.ID())
-	}
+	s.net.Closed(c.ID())
 	s.reg.Remove(c.ID())
 	s.log.Info("login: msg server link closed", "conn", c.ID(), "err", err)
 }
@@ -263,15 +246,12 @@ func (s *Service) MsgServers() []ctlapi.MsgServer { return s.reg.List(s.d.Name) 
 // Sockets lists the listeners and the netloop connections (msg server links
 // and client-port connections; HTTP connections are not netloop's).
 func (s *Service) Sockets() []ctlapi.Socket {
-	return link.Sockets(s.g.Load(), s.d.Name, nil)
+	return s.net.Sockets(s.d.Name, nil)
 }
 
 // Timers lists the heartbeat sweep.
 func (s *Service) Timers() []ctlapi.Timer {
-	if in := s.in.Load(); in != nil {
-		return in.Timers(s.d.Name)
-	}
-	return nil
+	return s.net.Timers(s.d.Name)
 }
 
 // Status reports listeners, sockets, timers and counters.

@@ -5,8 +5,5 @@ import "teamtalk/netloop"
 // NetStats returns the statistics of the service's netloop group (zero
 // before Run); /metrics reads it at scrape time.
 func (s *Service) NetStats() netloop.Stats {
-	if g := s.g.Load(); g != nil {
-		return g.Stats()
-	}
-	return netloop.Stats{}
+	return s.net.NetStats()
 }

@@ -40,7 +40,6 @@ import (
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
 	"teamtalk/daemons/internal/link"
-	"teamtalk/daemons/internal/shutdown"
 	"teamtalk/netloop"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
@@ -63,8 +62,7 @@ type Service struct {
 	backoff    time.Duration
 	maxBackoff time.Duration
 
-	g      atomic.Pointer[netloop.Group]
-	in     atomic.Pointer[link.Inbound]
+	net    link.Served
 	listen atomic.Pointer[string]
 	apns   atomic.Pointer[apnsClient]
 	hook   *http.Client
@@ -189,24 +187,11 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 		}
 	}()
 
-	g, err := netloop.New(netloop.Options{
-		Owner: s.d.Name, Loops: s.loops, Logger: s.log, Tick: s.lcfg.Tick(),
-		OnPanic: func(v any, stack []byte) { s.log.Error("push: panic in callback", "panic", v, "stack", string(stack)) },
-	})
+	g, in, err := s.net.Start("push", netloop.Options{Owner: s.d.Name, Loops: s.loops, Logger: s.log, Tick: s.lcfg.Tick()}, s.lcfg)
 	if err != nil {
-		return fmt.Errorf("push: %w", err)
+		return err
 	}
-	if err := g.Start(); err != nil {
-		return fmt.Errorf("push: start loops: %w", err)
-	}
-	in := link.NewInbound(g, s.lcfg)
-	s.g.Store(g)
-	s.in.Store(in)
-	defer func() {
-		in.Stop()
-		shutdown.Group(g, shutdown.Timeout, s.log, "push")
-	}()
-	in.Start()
+	defer s.net.Stop()
 	addr := s.d.ListenAddr("listen", s.cfg.Listen)
 	ln, err := g.Listen(addr, handler{s}, in.ListenOptions())
 	if err != nil {
@@ -226,9 +211,7 @@ type handler struct{ s *Service }
 
 func (h handler) OnOpen(c *netloop.Conn) {
 	s := h.s
-	if in := s.in.Load(); in != nil {
-		in.Opened(c)
-	}
+	s.net.Opened(c)
 	s.mu.Lock()
 	s.links[c.ID()] = time.Now()
 	s.mu.Unlock()
@@ -238,9 +221,7 @@ func (h handler) OnOpen(c *netloop.Conn) {
 
 func (h handler) OnClose(c *netloop.Conn, err error) {
 	s := h.s
-	if in := s.in.Load(); in != nil {
-		in.Closed(c.ID())
-	}
+	s.net.Closed(c.ID())
 	s.mu.Lock()
 	delete(s.links, c.ID())
 	s.mu.Unlock()
@@ -326,7 +307,7 @@ func (s *Service) reply(r *request) {
 		s.log.Error("push: encode reply", "err", err)
 		return
 	}
-	if g := s.g.Load(); g != nil && g.Write(r.conn, f) == nil {
+	if g := s.net.Group(); g != nil && g.Write(r.conn, f) == nil {
 		s.c.repliesSent.Add(1)
 	}
 }
@@ -425,15 +406,12 @@ func (s *Service) badLog(msg string, args ...any) {
 
 // Sockets lists the listener and the msg server links.
 func (s *Service) Sockets() []ctlapi.Socket {
-	return link.Sockets(s.g.Load(), s.d.Name, nil)
+	return s.net.Sockets(s.d.Name, nil)
 }
 
 // Timers lists the heartbeat sweep.
 func (s *Service) Timers() []ctlapi.Timer {
-	if in := s.in.Load(); in != nil {
-		return in.Timers(s.d.Name)
-	}
-	return nil
+	return s.net.Timers(s.d.Name)
 }
 
 // Status reports the listener, sockets, timers and delivery counters.
@@ -474,7 +452,7 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 		"bad_bodies":       s.c.badFrames.Load(),
 		"unknown_commands": s.c.unknown.Load(),
 	}
-	if g := s.g.Load(); g != nil {
+	if g := s.net.Group(); g != nil {
 		t := g.Stats().Total
 		st.Counters["bytes_in"], st.Counters["bytes_out"] = t.BytesIn, t.BytesOut
 		st.Counters["frames_in"], st.Counters["frames_out"] = t.FramesIn, t.FramesOut

@@ -40,7 +40,6 @@ import (
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
 	"teamtalk/daemons/internal/link"
-	"teamtalk/daemons/internal/shutdown"
 	"teamtalk/netloop"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
@@ -54,8 +53,7 @@ type Service struct {
 	loops int
 	t     *table
 
-	g      atomic.Pointer[netloop.Group]
-	in     atomic.Pointer[link.Inbound]
+	net    link.Served
 	listen atomic.Pointer[string]
 
 	mu    sync.Mutex
@@ -95,24 +93,11 @@ func (s *Service) Name() string { return s.d.Name }
 // Run listens on [route].listen, serves msg server links until ctx is done,
 // then closes them and returns.
 func (s *Service) Run(ctx context.Context, ready func()) error {
-	g, err := netloop.New(netloop.Options{
-		Owner: s.d.Name, Loops: s.loops, Logger: s.log, Tick: s.cfg.Tick(),
-		OnPanic: func(v any, stack []byte) { s.log.Error("route: panic in callback", "panic", v, "stack", string(stack)) },
-	})
+	g, in, err := s.net.Start("route", netloop.Options{Owner: s.d.Name, Loops: s.loops, Logger: s.log, Tick: s.cfg.Tick()}, s.cfg)
 	if err != nil {
-		return fmt.Errorf("route: %w", err)
+		return err
 	}
-	if err := g.Start(); err != nil {
-		return fmt.Errorf("route: start loops: %w", err)
-	}
-	in := link.NewInbound(g, s.cfg)
-	s.g.Store(g)
-	s.in.Store(in)
-	defer func() {
-		in.Stop()
-		shutdown.Group(g, shutdown.Timeout, s.log, "route")
-	}()
-	in.Start()
+	defer s.net.Stop()
 	addr := s.d.ListenAddr("listen", s.d.Config.Route.Listen)
 	ln, err := g.Listen(addr, handler{s}, in.ListenOptions())
 	if err != nil {
@@ -132,9 +117,7 @@ type handler struct{ s *Service }
 
 func (h handler) OnOpen(c *netloop.Conn) {
 	s := h.s
-	if in := s.in.Load(); in != nil {
-		in.Opened(c)
-	}
+	s.net.Opened(c)
 	remote := ""
 	if a := c.RemoteAddr(); a != nil {
 		remote = a.String()
@@ -147,9 +130,7 @@ func (h handler) OnOpen(c *netloop.Conn) {
 
 func (h handler) OnClose(c *netloop.Conn, err error) {
 	s := h.s
-	if in := s.in.Load(); in != nil {
-		in.Closed(c.ID())
-	}
+	s.net.Closed(c.ID())
 	s.mu.Lock()
 	delete(s.links, c.ID())
 	s.mu.Unlock()
@@ -211,7 +192,7 @@ func (h handler) OnFrame(c *netloop.Conn, frame []byte) {
 		s.usersStat(c, hdr, m)
 	case *pb.IMSignInfoChangedNotify:
 		for _, id := range s.linkIDs() {
-			if s.g.Load().Write(id, frame) == nil {
+			if s.net.Group().Write(id, frame) == nil {
 				s.forwarded.Add(1)
 			}
 		}
@@ -273,7 +254,7 @@ func (s *Service) relayTo(from netloop.ConnID, frame []byte, uids []uint32, all 
 			dst = s.t.holders(dst, uid)
 		}
 	}
-	g := s.g.Load()
+	g := s.net.Group()
 	sent := false
 	for _, id := range dst {
 		if id == from {
@@ -325,7 +306,7 @@ func (s *Service) announce(n notice) {
 			frames = append(frames, f)
 		}
 	}
-	g := s.g.Load()
+	g := s.net.Group()
 	ids := s.linkIDs()
 	for _, f := range frames {
 		for _, id := range ids {
@@ -376,15 +357,12 @@ func (s *Service) Online() []ctlapi.OnlineUser {
 
 // Sockets lists the listener and the msg server links.
 func (s *Service) Sockets() []ctlapi.Socket {
-	return link.Sockets(s.g.Load(), s.d.Name, nil)
+	return s.net.Sockets(s.d.Name, nil)
 }
 
 // Timers lists the heartbeat sweep.
 func (s *Service) Timers() []ctlapi.Timer {
-	if in := s.in.Load(); in != nil {
-		return in.Timers(s.d.Name)
-	}
-	return nil
+	return s.net.Timers(s.d.Name)
 }
 
 // Status reports the listener, sockets, timers and counters.
@@ -407,7 +385,7 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 		"unknown_commands":   s.unknown.Load(),
 		"presence_notices":   s.notices.Load(),
 	}
-	if g := s.g.Load(); g != nil {
+	if g := s.net.Group(); g != nil {
 		t := g.Stats().Total
 		st.Counters["bytes_in"], st.Counters["bytes_out"] = t.BytesIn, t.BytesOut
 		st.Counters["frames_in"], st.Counters["frames_out"] = t.FramesIn, t.FramesOut
