@@ -72,6 +72,16 @@ func (s *Supervisor) departs(ctx context.Context, st state.Store) (departs, erro
 	return ds, nil
 }
 
+// storeDeparts returns the IM store and its department table.
+func (s *Supervisor) storeDeparts(ctx context.Context) (state.Store, departs, error) {
+	st, err := s.imStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	ds, err := s.departs(ctx, st)
+	return st, ds, err
+}
+
 func (ds departs) name(id uint32) string {
 	for _, d := range ds {
 		if d.ID == id {
@@ -130,11 +140,7 @@ func adminDepart(d state.Depart, ds departs) ctlapi.Depart {
 
 // Users lists every user of the IM store, ascending by id.
 func (s *Supervisor) Users(ctx context.Context) ([]ctlapi.User, error) {
-	st, err := s.imStore()
-	if err != nil {
-		return nil, err
-	}
-	ds, err := s.departs(ctx, st)
+	st, ds, err := s.storeDeparts(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -152,11 +158,7 @@ func (s *Supervisor) Users(ctx context.Context) ([]ctlapi.User, error) {
 // AddUser creates a user whose plain password is stored the way TeamTalk's
 // admin stores it, so a client typing that password logs in.
 func (s *Supervisor) AddUser(ctx context.Context, req ctlapi.UserAdd) (ctlapi.User, error) {
-	st, err := s.imStore()
-	if err != nil {
-		return ctlapi.User{}, err
-	}
-	ds, err := s.departs(ctx, st)
+	st, ds, err := s.storeDeparts(ctx)
 	if err != nil {
 		return ctlapi.User{}, err
 	}
@@ -334,11 +336,7 @@ func (s *Supervisor) ImportUsers(ctx context.Context, req ctlapi.UserImport) (ct
 
 // Departs lists every department, ascending by id.
 func (s *Supervisor) Departs(ctx context.Context) ([]ctlapi.Depart, error) {
-	st, err := s.imStore()
-	if err != nil {
-		return nil, err
-	}
-	ds, err := s.departs(ctx, st)
+	_, ds, err := s.storeDeparts(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -351,11 +349,7 @@ func (s *Supervisor) Departs(ctx context.Context) ([]ctlapi.Depart, error) {
 
 // AddDepart creates a department under an existing parent (or at the top).
 func (s *Supervisor) AddDepart(ctx context.Context, req ctlapi.DepartAdd) (ctlapi.Depart, error) {
-	st, err := s.imStore()
-	if err != nil {
-		return ctlapi.Depart{}, err
-	}
-	ds, err := s.departs(ctx, st)
+	st, ds, err := s.storeDeparts(ctx)
 	if err != nil {
 		return ctlapi.Depart{}, err
 	}
