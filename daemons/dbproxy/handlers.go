@@ -41,9 +41,9 @@ type handler struct {
 	// key, when set, names the ordering key of a request: requests with one
 	// key run on one worker in arrival order.
 	key func(req proto.Message) uint64
-	// async, when set, replaces fn: it starts the request and calls reply
-	// exactly once, possibly later on another goroutine (the store's
-	// committer), with what fn would have returned.
+	// async, when set, replaces fn (then nil): it starts the request and
+	// calls reply exactly once, possibly later on another goroutine (the
+	// store's committer), with the reply and error.
 	async func(s *Service, ctx context.Context, req proto.Message, reply func(proto.Message, error))
 
 	requests  atomic.Uint64
@@ -65,7 +65,7 @@ func on[R proto.Message](name string, reply uint16, fn func(s *Service, ctx cont
 
 // handlerTable maps every request command the proxy serves to its handler.
 func handlerTable() map[uint16]*handler {
-	msg := on("IMMsgData", pb.CmdMsgData, (*Service).saveMessage)
+	msg := &handler{name: "IMMsgData", reply: pb.CmdMsgData}
 	msg.key = func(req proto.Message) uint64 { return sessionKey(req.(*pb.IMMsgData)) }
 	msg.async = func(s *Service, ctx context.Context, req proto.Message, reply func(proto.Message, error)) {
 		s.saveMessageAsync(ctx, req.(*pb.IMMsgData), reply)
@@ -312,26 +312,15 @@ func (s *Service) changeAvatar(ctx context.Context, req *pb.IMChangeAvatarReq) (
 	return rsp, nil
 }
 
-// saveMessage stores a message and answers with the same IMMsgData, its
+// saveMessageAsync stores a message and answers with the same IMMsgData, its
 // msg_id filled, once the store's commit returned (PROTOCOL.md §4.3, §4.4).
 // msg_id stays 0 when nothing was stored (a message to oneself, a store
 // failure): msg then sends no ack. Group messages of non-members or unknown
 // groups are dropped without a reply, as the reference.
-func (s *Service) saveMessage(ctx context.Context, req *pb.IMMsgData) (proto.Message, error) {
-	type result struct {
-		rep proto.Message
-		err error
-	}
-	ch := make(chan result, 1)
-	s.saveMessageAsync(ctx, req, func(rep proto.Message, err error) { ch <- result{rep, err} })
-	r := <-ch
-	return r.rep, r.err
-}
-
-// saveMessageAsync is saveMessage without the wait: the save joins the
-// store's commit queue (state.SaveMessageAsync) and reply runs once it is
-// durable, so one worker keeps many messages in flight and they share a
-// commit. The worker's queueing order is the order ids are given in. An audio
+//
+// The save joins the store's commit queue (state.SaveMessageAsync) and reply
+// runs once it is durable, so one worker keeps many messages in flight and
+// they share a commit. The worker's queueing order is the order ids are given in. An audio
 // message's clip is stored first, synchronously (it is rare and its message
 // must follow it).
 func (s *Service) saveMessageAsync(ctx context.Context, req *pb.IMMsgData, reply func(proto.Message, error)) {
