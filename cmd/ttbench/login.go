@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,9 +52,7 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var (
 		hist      Hist
 		errs      errCounts
-		next      atomic.Int64
 		ok        atomic.Uint64
-		wg        sync.WaitGroup
 		cpu0      = cpuTime()
 		start     = time.Now()
 		firstErrs sync.Once
@@ -61,32 +60,26 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	stop := progress(stderr, "login", func(el time.Duration) string {
 		return fmt.Sprintf("logins %d (%.0f/s) p99 %s errors %d", ok.Load(), float64(ok.Load())/el.Seconds(), fmtMS(float64(hist.Quantile(0.99))/1e6), errs.total())
 	})
-	for w := 0; w < *conc; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				i := next.Add(1) - 1
-				if *count > 0 && i >= int64(*count) {
-					return
-				}
-				t0 := time.Now()
-				c, _, kind, err := t.connect(ctx, int(i%int64(*n))+1, *conc, client.Options{DropEvents: true, EventBuffer: 1})
-				if err != nil {
-					if ctx.Err() != nil && *dur > 0 {
-						return // the window ended mid-login: not an error
-					}
-					errs.add(kind)
-					firstErrs.Do(func() { fmt.Fprintf(stderr, "ttbench login: first error: %v\n", err) })
-					continue
-				}
-				hist.Record(time.Since(t0))
-				ok.Add(1)
-				c.Close()
-			}
-		}()
+	attempts := *count
+	if attempts == 0 {
+		attempts = math.MaxInt // until the -duration window ends
 	}
-	wg.Wait()
+	forEach(ctx, attempts, *conc, func(i int) error {
+		t0 := time.Now()
+		c, _, kind, err := t.connect(ctx, i%*n+1, *conc, client.Options{DropEvents: true, EventBuffer: 1})
+		if err != nil {
+			if ctx.Err() != nil && *dur > 0 {
+				return nil // the window ended mid-login: not an error
+			}
+			errs.add(kind)
+			firstErrs.Do(func() { fmt.Fprintf(stderr, "ttbench login: first error: %v\n", err) })
+			return nil
+		}
+		hist.Record(time.Since(t0))
+		ok.Add(1)
+		c.Close()
+		return nil
+	})
 	el := time.Since(start)
 	stop()
 	res := Result{
