@@ -293,12 +293,20 @@ func (s *Supervisor) collect(prev map[string][2]uint64, secs float64) ctlapi.Cou
 	var onlineMsg, onlineRoute uint64
 	routeHere := false
 	for _, u := range s.units {
-		st := u.status()
-		if st.State != ctlapi.StateRunning {
+		// Only a running service's counters count: its state is read
+		// under the lock and only its own Status is asked, without the
+		// supervisor's merge (listen addresses and all) of u.status.
+		u.mu.Lock()
+		svc, state := u.svc, u.state
+		u.mu.Unlock()
+		if state != ctlapi.StateRunning {
 			delete(prev, u.name)
 			continue
 		}
-		c := st.Counters
+		var c map[string]uint64
+		if svc != nil {
+			c = safeStatus(svc).Counters
+		}
 		p := prev[u.name]
 		msgs += float64(delta(c[ctlapi.CounterMsgs], p[0]))
 		logins += float64(delta(c[ctlapi.CounterLogins], p[1]))
