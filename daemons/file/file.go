@@ -895,10 +895,6 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 	if in := s.net.Inbound(); in != nil {
 		st.Counters["msg_links"] = uint64(in.Len())
 	}
-	if g := s.net.Group(); g != nil {
-		t := g.Stats().Total
-		st.Counters["bytes_in"], st.Counters["bytes_out"] = t.BytesIn, t.BytesOut
-		st.Counters["frames_in"], st.Counters["frames_out"] = t.FramesIn, t.FramesOut
-	}
+	s.net.AddTraffic(st.Counters)
 	return st
 }

@@ -452,10 +452,6 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 		"bad_bodies":       s.c.badFrames.Load(),
 		"unknown_commands": s.c.unknown.Load(),
 	}
-	if g := s.net.Group(); g != nil {
-		t := g.Stats().Total
-		st.Counters["bytes_in"], st.Counters["bytes_out"] = t.BytesIn, t.BytesOut
-		st.Counters["frames_in"], st.Counters["frames_out"] = t.FramesIn, t.FramesOut
-	}
+	s.net.AddTraffic(st.Counters)
 	return st
 }

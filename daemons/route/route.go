@@ -385,11 +385,7 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 		"unknown_commands":   s.unknown.Load(),
 		"presence_notices":   s.notices.Load(),
 	}
-	if g := s.net.Group(); g != nil {
-		t := g.Stats().Total
-		st.Counters["bytes_in"], st.Counters["bytes_out"] = t.BytesIn, t.BytesOut
-		st.Counters["frames_in"], st.Counters["frames_out"] = t.FramesIn, t.FramesOut
-	}
+	s.net.AddTraffic(st.Counters)
 	return st
 }
 

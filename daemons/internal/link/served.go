@@ -94,3 +94,13 @@ func (s *Served) NetStats() netloop.Stats {
 	}
 	return netloop.Stats{}
 }
+
+// AddTraffic sets counters' bytes_in, bytes_out, frames_in and frames_out to
+// the Group's totals (nothing before Start).
+func (s *Served) AddTraffic(counters map[string]uint64) {
+	if g := s.g.Load(); g != nil {
+		t := g.Stats().Total
+		counters["bytes_in"], counters["bytes_out"] = t.BytesIn, t.BytesOut
+		counters["frames_in"], counters["frames_out"] = t.FramesIn, t.FramesOut
+	}
+}
