@@ -212,9 +212,7 @@ func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	online := func() int {
 		n := 0
 		for _, m := range members {
-			select {
-			case <-m.c.Done():
-			default:
+			if !ended(m.c) {
 				n++
 			}
 		}
@@ -231,7 +229,7 @@ func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	time.Sleep(50 * time.Millisecond) // duplicates would arrive by now
 	stop()
 
-	chk := groupCheck(members, snd, online())
+	chk := groupCheck(members, snd)
 	chk.GroupID, chk.Sent, chk.Acked = gid, sent.Load(), acked.Load()
 	chk.Ack = ackHist.Summary()
 	chk.MsgRate = round2(float64(chk.Acked) / sendWindow.Seconds())
@@ -264,8 +262,8 @@ func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // groupCheck compares what each member received with what each sender had
 // acked. Members whose connection ended are not held to the exactly-once
 // rule (they are counted in MembersLost).
-func groupCheck(members []*gMember, snd []*gSender, online int) GroupCheck {
-	chk := GroupCheck{Members: len(members), Senders: len(snd), MembersLost: len(members) - online}
+func groupCheck(members []*gMember, snd []*gSender) GroupCheck {
+	chk := GroupCheck{Members: len(members), Senders: len(snd)}
 	chk.MinPerMember = ^uint64(0)
 	states := make([][]uint8, len(snd))
 	for i, s := range snd {
@@ -274,11 +272,9 @@ func groupCheck(members []*gMember, snd []*gSender, online int) GroupCheck {
 		s.mu.Unlock()
 	}
 	for _, m := range members {
-		alive := true
-		select {
-		case <-m.c.Done():
-			alive = false
-		default:
+		alive := !ended(m.c)
+		if !alive {
+			chk.MembersLost++
 		}
 		m.mu.Lock()
 		chk.Unknown += m.unknown
@@ -321,6 +317,16 @@ func groupCheck(members []*gMember, snd []*gSender, online int) GroupCheck {
 		chk.MinPerMember = 0
 	}
 	return chk
+}
+
+// ended reports whether c's connection has ended.
+func ended(c *client.Client) bool {
+	select {
+	case <-c.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 // groupSendLoop keeps inflight group messages of s in flight until ctx

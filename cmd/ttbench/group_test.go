@@ -107,7 +107,6 @@ func TestGroupCheck(t *testing.T) {
 				snd = append(snd, &gSender{idx: i, state: st})
 			}
 			var ms []*gMember
-			online := 0
 			for i, m := range tc.members {
 				gm := &gMember{idx: i, got: m.got}
 				for _, g := range m.got {
@@ -119,11 +118,10 @@ func TestGroupCheck(t *testing.T) {
 					gm.c = closedClient(t)
 				} else {
 					gm.c = open(t)
-					online++
 				}
 				ms = append(ms, gm)
 			}
-			got := groupCheck(ms, snd, online)
+			got := groupCheck(ms, snd)
 			tc.want.Members, tc.want.Senders = len(ms), len(snd)
 			if got != tc.want {
 				t.Errorf("groupCheck =\n %+v\nwant\n %+v", got, tc.want)
