@@ -34,6 +34,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -314,6 +315,30 @@ func echo(c *netloop.Conn, frame []byte) {
 	_ = c.Write(frame)
 }
 
+// decode reads a frame on a port that serves only the commands in want: it
+// echoes a heartbeat, counts and logs (as unexpected) any other command or a
+// body that does not decode, and returns the header and body of the rest; ok
+// is false when the frame needs nothing more.
+func (s *Service) decode(c *netloop.Conn, frame []byte, unexpected string, want ...uint16) (hdr wire.Header, m proto.Message, ok bool) {
+	hdr = wire.ParseHeader(frame)
+	if hdr.CommandID == pb.CmdOtherHeartbeat {
+		echo(c, frame)
+		return hdr, nil, false
+	}
+	if !slices.Contains(want, hdr.CommandID) {
+		s.c.unexpected.Add(1)
+		s.bad(c.ID(), hdr.CommandID, unexpected, nil)
+		return hdr, nil, false
+	}
+	m, err := wire.DecodeBody(hdr.CommandID, frame[wire.HeaderLen:])
+	if err != nil {
+		s.c.badBodies.Add(1)
+		s.bad(c.ID(), hdr.CommandID, "bad body", err)
+		return hdr, nil, false
+	}
+	return hdr, m, true
+}
+
 // msgHandler serves msg server links (8601).
 type msgHandler struct{ s *Service }
 
@@ -329,21 +354,8 @@ func (h msgHandler) OnClose(c *netloop.Conn, err error) {
 
 func (h msgHandler) OnFrame(c *netloop.Conn, frame []byte) {
 	s := h.s
-	hdr := wire.ParseHeader(frame)
-	switch hdr.CommandID {
-	case pb.CmdOtherHeartbeat:
-		echo(c, frame)
-		return
-	case pb.CmdOtherFileServerIpReq, pb.CmdOtherFileTransferReq:
-	default:
-		s.c.unexpected.Add(1)
-		s.bad(c.ID(), hdr.CommandID, "unexpected command on the msg port", nil)
-		return
-	}
-	m, err := wire.DecodeBody(hdr.CommandID, frame[wire.HeaderLen:])
-	if err != nil {
-		s.c.badBodies.Add(1)
-		s.bad(c.ID(), hdr.CommandID, "bad body", err)
+	hdr, m, ok := s.decode(c, frame, "unexpected command on the msg port", pb.CmdOtherFileServerIpReq, pb.CmdOtherFileTransferReq)
+	if !ok {
 		return
 	}
 	switch m := m.(type) {
@@ -429,21 +441,9 @@ func (h clientHandler) OnClose(c *netloop.Conn, err error) {
 func (h clientHandler) OnFrame(c *netloop.Conn, frame []byte) {
 	s := h.s
 	cc, _ := c.Context().(*cconn)
-	hdr := wire.ParseHeader(frame)
-	switch hdr.CommandID {
-	case pb.CmdOtherHeartbeat:
-		echo(c, frame)
-		return
-	case pb.CmdFileLoginReq, pb.CmdFilePullDataReq, pb.CmdFilePullDataRsp, pb.CmdFileState:
-	default:
-		s.c.unexpected.Add(1)
-		s.bad(c.ID(), hdr.CommandID, "unexpected command on the client port", nil)
-		return
-	}
-	m, err := wire.DecodeBody(hdr.CommandID, frame[wire.HeaderLen:])
-	if err != nil {
-		s.c.badBodies.Add(1)
-		s.bad(c.ID(), hdr.CommandID, "bad body", err)
+	hdr, m, ok := s.decode(c, frame, "unexpected command on the client port",
+		pb.CmdFileLoginReq, pb.CmdFilePullDataReq, pb.CmdFilePullDataRsp, pb.CmdFileState)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
