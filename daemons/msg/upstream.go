@@ -278,12 +278,12 @@ func (s *Service) deliverSingle(from, to uint32, raw []byte, m *pb.IMMsgData, ex
 // full list (it may just have joined).
 func (s *Service) groupFanout(m *pb.IMMsgData, handle uint32) {
 	members, version, ok := s.gc.get(m.GetToSessionId())
-	if ok && slices.Contains(members, m.GetFromUserId()) {
+	switch {
+	case !slices.Contains(members, m.GetFromUserId()):
+		version = 0 // full list: the sender may just have joined
+	case ok:
 		s.fanout(m, members, handle)
 		return
-	}
-	if ok || !slices.Contains(members, m.GetFromUserId()) {
-		version = 0
 	}
 	s.requestGroupFanout(m, handle, version)
 }
