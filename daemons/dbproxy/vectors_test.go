@@ -1,24 +1,20 @@
 package dbproxy
 
 import (
-	"bufio"
-	"encoding/hex"
-	"os"
-	"regexp"
+	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
+	"teamtalk/internal/capture"
 	"teamtalk/state"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
 )
 
-var spacesAfterEq = regexp.MustCompile(`=\s+`)
-
-const vectorFile = "/work/shared/vectors/port_10600.txt"
+// vectorFile is the msg↔db capture, in shared/ beside the repository.
+var vectorFile = filepath.Join("..", "..", "..", "shared", "vectors", "port_10600.txt")
 
 // vecFrame is one captured frame.
 type vecFrame struct {
@@ -30,68 +26,13 @@ type vecFrame struct {
 
 func loadVectors(t *testing.T, path string) []vecFrame {
 	t.Helper()
-	f, err := os.Open(path)
+	frames, err := capture.Load(path)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("vectors: %v", err)
-		}
-		t.Skipf("vectors not available: %v", err)
-	}
-	defer f.Close()
-	var out []vecFrame
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := sc.Text()
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		kv := map[string]string{}
-		var dir string
-		for _, tok := range strings.Fields(spacesAfterEq.ReplaceAllString(line, "=")) {
-			switch tok {
-			case "C->S", "S->C":
-				dir = tok
-				continue
-			}
-			if k, v, ok := strings.Cut(tok, "="); ok {
-				kv[k] = v
-			}
-		}
-		num := func(k string) uint64 {
-			v := kv[k]
-			base := 10
-			if strings.HasPrefix(v, "0x") {
-				v, base = v[2:], 16
-			}
-			x, err := strconv.ParseUint(v, base, 32)
-			if err != nil {
-				t.Fatalf("line %d: %s=%q: %v", n, k, kv[k], err)
-			}
-			return x
-		}
-		body, err := hex.DecodeString(kv["body"])
-		if err != nil {
-			t.Fatalf("line %d: body: %v", n, err)
-		}
-		h := wire.Header{
-			Version:   uint16(num("ver")),
-			Flag:      uint16(num("flag")),
-			ServiceID: uint16(num("sid")),
-			CommandID: uint16(num("cid")),
-			Seq:       uint16(num("seq")),
-			Reserved:  uint16(num("res")),
-		}
-		fr := wire.AppendFrame(nil, h, body)
-		if uint64(len(fr)) != num("len") {
-			t.Fatalf("line %d: frame is %d bytes, len=%d", n, len(fr), num("len"))
-		}
-		out = append(out, vecFrame{line: n, stream: int(num("stream")), toServer: dir == "C->S", frame: fr})
-	}
-	if err := sc.Err(); err != nil {
 		t.Fatal(err)
+	}
+	out := make([]vecFrame, 0, len(frames))
+	for _, f := range frames {
+		out = append(out, vecFrame{line: f.Line, stream: f.Stream, toServer: f.ToServer, frame: f.Raw})
 	}
 	return out
 }
