@@ -45,6 +45,7 @@ import (
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
 	"teamtalk/daemons/internal/link"
+	"teamtalk/daemons/internal/ratelog"
 	"teamtalk/netloop"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
@@ -88,7 +89,7 @@ type counters struct {
 	bytesRelayed, bytesUploaded, bytesDownloaded   atomic.Uint64
 	uploadsDone, uploadsFailed, downloadsDone      atomic.Uint64
 	offlineRemoved, badBodies, unexpected, dropped atomic.Uint64
-	lastBadLog                                     atomic.Int64
+	badLog                                         ratelog.Gate
 }
 
 // timerInfo describes one service timer for the console.
@@ -302,9 +303,7 @@ func (s *Service) close(id netloop.ConnID) {
 
 // bad counts a dropped frame and logs it at most once a second.
 func (s *Service) bad(id netloop.ConnID, cmd uint16, what string, err error) {
-	now := time.Now().UnixNano()
-	last := s.c.lastBadLog.Load()
-	if now-last < int64(time.Second) || !s.c.lastBadLog.CompareAndSwap(last, now) {
+	if !s.c.badLog.Allow(time.Second) {
 		return
 	}
 	s.log.Warn("file: frame dropped", "why", what, "cmd", pb.CommandName(cmd), "conn", id, "err", err)

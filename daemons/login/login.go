@@ -26,6 +26,7 @@ import (
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
 	"teamtalk/daemons/internal/link"
+	"teamtalk/daemons/internal/ratelog"
 	"teamtalk/daemons/internal/tlsfront"
 	"teamtalk/netloop"
 	"teamtalk/wire"
@@ -48,7 +49,7 @@ type Service struct {
 
 	httpRequests, httpAnswers, httpErrors, httpRefused atomic.Uint64
 	registrations, badBodies, unknown, tcpAnswers      atomic.Uint64
-	lastBadLog                                         atomic.Int64
+	badLog                                             ratelog.Gate
 }
 
 var _ daemons.MsgServerLister = (*Service)(nil)
@@ -232,9 +233,7 @@ func (h clientHandler) OnFrame(c *netloop.Conn, frame []byte) {
 
 // bad logs a dropped frame, at most once a second.
 func (s *Service) bad(c *netloop.Conn, cmd uint16, what string, err error) {
-	now := time.Now().UnixNano()
-	last := s.lastBadLog.Load()
-	if now-last < int64(time.Second) || !s.lastBadLog.CompareAndSwap(last, now) {
+	if !s.badLog.Allow(time.Second) {
 		return
 	}
 	s.log.Warn("login: frame dropped", "why", what, "cmd", pb.CommandName(cmd), "conn", c.ID(), "err", err)

@@ -49,6 +49,7 @@ import (
 	"teamtalk/appliance/config"
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
+	"teamtalk/daemons/internal/ratelog"
 	"teamtalk/daemons/internal/tlsfront"
 	"teamtalk/internal/httpguard"
 )
@@ -75,7 +76,7 @@ type Service struct {
 	downloads, notModified, notFound, badPaths atomic.Uint64
 	forbidden, serverErrors, bytesIn, bytesOut atomic.Uint64
 	openConns                                  atomic.Int64
-	lastCountErr                               atomic.Int64
+	countErrLog                                ratelog.Gate
 }
 
 // New builds the msfs service from its dependencies; it starts nothing.
@@ -348,8 +349,7 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.files.CountErr(); err != nil {
-		now := time.Now().Unix()
-		if last := s.lastCountErr.Load(); now-last >= 60 && s.lastCountErr.CompareAndSwap(last, now) {
+		if s.countErrLog.Allow(time.Minute) {
 			s.log.Warn("msfs: file count not persisted (new files may share directories after a restart)", "err", err)
 		}
 	}

@@ -40,6 +40,7 @@ import (
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
 	"teamtalk/daemons/internal/link"
+	"teamtalk/daemons/internal/ratelog"
 	"teamtalk/netloop"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
@@ -81,7 +82,7 @@ type counters struct {
 	webhookOK, webhookFailed, webhookRetries, unroutable atomic.Uint64
 	repliesSent, inFlight                                atomic.Uint64
 	linksOpened                                          atomic.Uint64
-	lastBadLog                                           atomic.Int64
+	badLog                                               ratelog.Gate
 }
 
 // task is one token of a request, for a worker.
@@ -396,9 +397,7 @@ func (s *Service) retry(ctx context.Context, retries *atomic.Uint64, try func() 
 
 // badLog logs at most one line per second for bad input.
 func (s *Service) badLog(msg string, args ...any) {
-	now := time.Now().UnixNano()
-	last := s.c.lastBadLog.Load()
-	if now-last < int64(time.Second) || !s.c.lastBadLog.CompareAndSwap(last, now) {
+	if !s.c.badLog.Allow(time.Second) {
 		return
 	}
 	s.log.Warn(msg, args...)

@@ -40,6 +40,7 @@ import (
 	"teamtalk/appliance/ctlapi"
 	"teamtalk/daemons"
 	"teamtalk/daemons/internal/link"
+	"teamtalk/daemons/internal/ratelog"
 	"teamtalk/netloop"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
@@ -60,7 +61,7 @@ type Service struct {
 	links map[netloop.ConnID]*peer
 
 	forwarded, dropped, badBodies, unknown, notices atomic.Uint64
-	lastBadLog                                      atomic.Int64
+	badLog                                          ratelog.Gate
 }
 
 // peer is one accepted msg server link.
@@ -203,9 +204,7 @@ func (h handler) OnFrame(c *netloop.Conn, frame []byte) {
 
 // bad logs a dropped frame, at most once a second.
 func (s *Service) bad(c *netloop.Conn, cmd uint16, what string, err error) {
-	now := time.Now().UnixNano()
-	last := s.lastBadLog.Load()
-	if now-last < int64(time.Second) || !s.lastBadLog.CompareAndSwap(last, now) {
+	if !s.badLog.Allow(time.Second) {
 		return
 	}
 	s.log.Warn("route: frame dropped", "why", what, "cmd", pb.CommandName(cmd), "conn", c.ID(), "err", err)
