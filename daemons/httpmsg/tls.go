@@ -25,12 +25,5 @@ func (s *Service) serveTLS(srv *http.Server, ln net.Listener) (net.Listener, err
 // Reload reads the TLS certificate files again when httpmsg serves HTTPS
 // (daemons.Reloader); httpmsg has no other live settings.
 func (s *Service) Reload(*config.Config) error {
-	subject, err := s.tls.Reload()
-	if err != nil {
-		return fmt.Errorf("httpmsg: reload: %w", err)
-	}
-	if subject != "" {
-		s.log.Info("httpmsg: tls certificate reloaded", "subject", subject)
-	}
-	return nil
+	return s.tls.ReloadFor(s.log, "httpmsg")
 }

@@ -31,12 +31,5 @@ func (s *Service) listenHTTP(addr string, srv *http.Server) (net.Listener, error
 // Reload reads the TLS certificate files again when login serves HTTPS
 // (daemons.Reloader); login has no other live settings.
 func (s *Service) Reload(*config.Config) error {
-	subject, err := s.tls.Reload()
-	if err != nil {
-		return fmt.Errorf("login: reload: %w", err)
-	}
-	if subject != "" {
-		s.log.Info("login: tls certificate reloaded", "subject", subject)
-	}
-	return nil
+	return s.tls.ReloadFor(s.log, "login")
 }

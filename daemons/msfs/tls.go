@@ -26,12 +26,5 @@ func (s *Service) serveTLS(srv *http.Server, ln net.Listener) (net.Listener, err
 // Reload reads the TLS certificate files again when msfs serves HTTPS
 // (daemons.Reloader); msfs has no other live settings.
 func (s *Service) Reload(*config.Config) error {
-	subject, err := s.tls.Reload()
-	if err != nil {
-		return fmt.Errorf("msfs: reload: %w", err)
-	}
-	if subject != "" {
-		s.log.Info("msfs: tls certificate reloaded", "subject", subject)
-	}
-	return nil
+	return s.tls.ReloadFor(s.log, "msfs")
 }

@@ -2,6 +2,7 @@ package tlsfront
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -44,4 +45,18 @@ func (s *Slot) Reload() (subject string, err error) {
 		return "", err
 	}
 	return certs.Leaf().Subject.String(), nil
+}
+
+// ReloadFor is Reload for service svc's daemons.Reloader: it logs the new
+// certificate's subject on log and returns the error prefixed with
+// "<svc>: reload".
+func (s *Slot) ReloadFor(log *slog.Logger, svc string) error {
+	subject, err := s.Reload()
+	if err != nil {
+		return fmt.Errorf("%s: reload: %w", svc, err)
+	}
+	if subject != "" {
+		log.Info(svc+": tls certificate reloaded", "subject", subject)
+	}
+	return nil
 }
