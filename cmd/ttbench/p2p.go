@@ -142,18 +142,16 @@ func runP2P(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// Log everyone in, 100 at a time.
 	cpu0 := cpuTime()
 	fmt.Fprintf(stderr, "ttbench p2p: logging in %d users (%s)\n", 2**pairs, t.ctype)
-	defer func() {
-		var wg sync.WaitGroup
-		for _, p := range ps {
-			for _, c := range []*client.Client{p.sender, p.receiver} {
-				if c != nil {
-					wg.Add(1)
-					go func() { defer wg.Done(); c.Close() }()
-				}
-			}
+	defer forEach(context.Background(), 2**pairs, 100, func(j int) error {
+		c := ps[j/2].sender
+		if j%2 == 1 {
+			c = ps[j/2].receiver
 		}
-		wg.Wait()
-	}()
+		if c != nil {
+			c.Close()
+		}
+		return nil
+	})
 	opts := client.Options{AsyncTimeout: t.timeout, DropEvents: true, EventBuffer: 4}
 	err = forEach(ctx, 2**pairs, 100, func(j int) error {
 		p := ps[j/2]
