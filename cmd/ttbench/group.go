@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"sync"
@@ -68,10 +67,7 @@ type gMember struct {
 // delivery latency (send to arrival at a member), and the senders' msgs/s
 // and ack latency.
 func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("ttbench group", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var t target
-	t.addFlags(fs)
+	fs, t := scenarioFlags("group", stderr)
 	size := fs.Int("size", 500, "group members (users PREFIX1..PREFIXSIZE), all logged in; at most dbproxy.max_group_members")
 	senders := fs.Int("senders", 1, "members that send (PREFIX1..PREFIXSENDERS)")
 	inflight := fs.Int("inflight", 16, "messages in flight per sender")

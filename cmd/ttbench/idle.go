@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"sync"
@@ -30,10 +29,7 @@ type IdleResult struct {
 // heartbeating for DURATION, and reports the server's VmRSS before and after
 // (with -pid, or the pid behind -socket) divided by the connections held.
 func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("ttbench idle", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var t target
-	t.addFlags(fs)
+	fs, t := scenarioFlags("idle", stderr)
 	n := fs.Int("n", 1000, "users to log in and hold (PREFIX1..PREFIXN)")
 	conc := fs.Int("c", 100, "concurrent logins while connecting")
 	hb := fs.Duration("heartbeat", 5*time.Second, "client heartbeat interval (TeamTalk clients: 30s to 4m)")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -19,10 +18,7 @@ import (
 // or DURATION passed. Latency is from the start of the connect (or of the
 // HTTP step) to the login reply.
 func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("ttbench login", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var t target
-	t.addFlags(fs)
+	fs, t := scenarioFlags("login", stderr)
 	n := fs.Int("n", 1000, "number of users (PREFIX1..PREFIXN) to cycle through")
 	conc := fs.Int("c", 100, "concurrent clients")
 	count := fs.Int("count", 0, "logins to attempt (0: -n, or unlimited with -duration)")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -63,10 +62,7 @@ type mixedOp struct {
 // history (the last 20 messages of a session), unread counts and recent
 // sessions. It reports per-operation throughput and latency.
 func runMixed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("ttbench mixed", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var t target
-	t.addFlags(fs)
+	fs, t := scenarioFlags("mixed", stderr)
 	users := fs.Int("users", 1000, "users logged in (PREFIX1..PREFIXN) for the whole run")
 	active := fs.Float64("active", 0.1, "fraction of the users that act; the rest stay idle (heartbeats only)")
 	groups := fs.Int("groups", 4, "groups among the active users")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -64,10 +63,7 @@ type pair struct {
 // then it drains, and checks every acked message arrived exactly once and in
 // the sender's order.
 func runP2P(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("ttbench p2p", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var t target
-	t.addFlags(fs)
+	fs, t := scenarioFlags("p2p", stderr)
 	pairs := fs.Int("pairs", 100, "sender/receiver pairs (users PREFIX1..PREFIX2P: odd ones send to the next)")
 	inflight := fs.Int("inflight", 10, "messages in flight per sender")
 	size := fs.Int("size", 100, "plain text bytes per message (at least 24)")
@@ -192,7 +188,7 @@ func runP2P(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sendLoop(sendCtx, p, *inflight, *size, cipher, start, &t, &ackHist, &errs, &sent, &acked)
+			sendLoop(sendCtx, p, *inflight, *size, cipher, start, t, &ackHist, &errs, &sent, &acked)
 		}()
 	}
 	wg.Wait() // every ack (or its failure) is in

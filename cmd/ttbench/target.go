@@ -38,6 +38,16 @@ type target struct {
 	hc         *http.Client
 }
 
+// scenarioFlags returns the flag set of scenario name (usage to stderr) with
+// the target flags registered on it, and the target they fill.
+func scenarioFlags(name string, stderr io.Writer) (*flag.FlagSet, *target) {
+	fs := flag.NewFlagSet("ttbench "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	t := new(target)
+	t.addFlags(fs)
+	return fs, t
+}
+
 // addFlags registers the target flags on fs.
 func (t *target) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&t.socket, "socket", "", "control socket of a teamtalkd: take the msg and login addresses (and pid) from its status")
