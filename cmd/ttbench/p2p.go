@@ -303,13 +303,7 @@ func keepInFlight(ctx context.Context, c *client.Client, tokens chan struct{}, i
 			<-tokens
 		}
 	}
-	for seq := 0; ; seq++ {
-		select {
-		case <-ctx.Done():
-			drain()
-			return
-		case <-tokens:
-		}
+	send := func(seq int) bool {
 		now := time.Now()
 		m := next(seq, now)
 		sent.Add(1)
@@ -329,10 +323,39 @@ func keepInFlight(ctx context.Context, c *client.Client, tokens chan struct{}, i
 			setState(seq, msgFailed)
 			errs.add(errKind("send", err))
 			tokens <- struct{}{}
-			if errors.Is(err, client.ErrClosed) {
-				drain()
-				return
+			return !errors.Is(err, client.ErrClosed)
+		}
+		return true
+	}
+	for seq := 0; ; {
+		select {
+		case <-ctx.Done():
+			drain()
+			return
+		case <-tokens:
+		}
+		// Every free slot is sent at once, in one write (as a client with
+		// several messages typed does): the first token, then those freed
+		// meanwhile.
+		c.Cork()
+		ok := send(seq)
+		seq++
+	more:
+		for ok {
+			select {
+			case <-tokens:
+				ok = send(seq)
+				seq++
+			default:
+				break more
 			}
+		}
+		if err := c.Uncork(); err != nil {
+			ok = false
+		}
+		if !ok {
+			drain()
+			return
 		}
 	}
 }
