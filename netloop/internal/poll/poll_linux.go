@@ -17,6 +17,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -265,6 +266,11 @@ func Listen(addr *net.TCPAddr, backlog int) (int, *net.TCPAddr, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		return fail("SO_REUSEADDR", err)
 	}
+	// Accepted sockets inherit TCP_NODELAY from the listener (Linux copies
+	// the option into each child), which saves Accept a setsockopt each.
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		return fail("TCP_NODELAY", err)
+	}
 	if err := unix.Bind(fd, sa); err != nil {
 		return fail("bind", err)
 	}
@@ -279,20 +285,42 @@ func Listen(addr *net.TCPAddr, backlog int) (int, *net.TCPAddr, error) {
 }
 
 // Accept takes one pending connection from the listener lfd. The new socket
-// is non-blocking, close-on-exec and has TCP_NODELAY set. It returns
-// unix.EAGAIN (test with IsAgain) when none is pending.
+// is non-blocking, close-on-exec and has TCP_NODELAY set (inherited from the
+// listener). It returns unix.EAGAIN (test with IsAgain) when none is pending.
+//
+// It calls accept4 itself rather than unix.Accept4, whose address decoding
+// asks the kernel for the listener's protocol (a getsockopt per accepted
+// connection, to recognise L2TP) and allocates a Sockaddr.
 func Accept(lfd int) (int, netip.AddrPort, error) {
+	var rsa unix.RawSockaddrAny
 	for {
-		fd, sa, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
-		if err == unix.EINTR || err == unix.ECONNABORTED {
+		n := uint32(unix.SizeofSockaddrAny)
+		r, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd), uintptr(unsafe.Pointer(&rsa)),
+			uintptr(unsafe.Pointer(&n)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+		if e == unix.EINTR || e == unix.ECONNABORTED {
 			continue
 		}
-		if err != nil {
-			return -1, netip.AddrPort{}, err
+		if e != 0 {
+			return -1, netip.AddrPort{}, e
 		}
-		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		return fd, AddrPort(sa), nil
+		return int(r), rawAddrPort(&rsa), nil
 	}
+}
+
+// rawAddrPort decodes an IPv4 or IPv6 socket address as the kernel wrote it,
+// the zero value for any other family.
+func rawAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		p := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&p.Port))[:])
+		return netip.AddrPortFrom(netip.AddrFrom4(p.Addr), port)
+	case unix.AF_INET6:
+		p := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&p.Port))[:])
+		return AddrPort(&unix.SockaddrInet6{Port: int(port), ZoneId: p.Scope_id, Addr: p.Addr})
+	}
+	return netip.AddrPort{}
 }
 
 // Dial starts a non-blocking connect to addr. The socket has TCP_NODELAY set.
