@@ -1,9 +1,13 @@
 package msg
 
 import (
+	"context"
+	"encoding/binary"
 	"hash/fnv"
+	"log/slog"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"teamtalk/daemons/internal/attach"
@@ -93,7 +97,9 @@ func (h clientHandler) OnClose(c *netloop.Conn, err error) {
 	if !was {
 		return
 	}
-	s.log.Debug("logged-in connection closed", "conn", c.ID(), "user", uid, "err", err)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) { // the arguments alone allocate
+		s.log.Debug("logged-in connection closed", "conn", c.ID(), "user", uid, "err", err)
+	}
 	s.announce(uid, ct, false)
 }
 
@@ -105,8 +111,26 @@ func (s *Service) announce(uid uint32, ct pb.ClientType, on bool) {
 	if !on {
 		action, status = 2, uint32(pb.UserStatType_USER_STATUS_OFFLINE)
 	}
-	login.Broadcast(frame(wire.NewHeader(pb.CmdOtherUserCntUpdate, 0), &pb.IMUserCntUpdate{UserAction: &action, UserId: &uid}))
-	route.Broadcast(frame(wire.NewHeader(pb.CmdOtherUserStatusUpdate, 0), &pb.IMUserStatusUpdate{UserStatus: &status, UserId: &uid, ClientType: ct.Enum()}))
+	// IMUserCntUpdate{user_action, user_id}, IMUserStatusUpdate{user_status, user_id, client_type}.
+	login.Broadcast(varintFrame(wire.NewHeader(pb.CmdOtherUserCntUpdate, 0), uint64(action), uint64(uid)))
+	route.Broadcast(varintFrame(wire.NewHeader(pb.CmdOtherUserStatusUpdate, 0), uint64(status), uint64(uid), uint64(ct)))
+}
+
+// varintFrame encodes a PDU whose body is only varint fields numbered 1, 2,
+// ... in order, all set: the bytes wire.Marshal writes for such a message
+// (IMUserCntUpdate, IMUserStatusUpdate, IMServerKickUser), without the
+// reflection and allocations of proto's marshaller, which every login and
+// every logged-in close paid for twice. Enum values (non-negative) are
+// passed as their number.
+func varintFrame(h wire.Header, fields ...uint64) []byte {
+	b := make([]byte, wire.HeaderLen, wire.HeaderLen+len(fields)*(1+binary.MaxVarintLen64))
+	for i, v := range fields {
+		b = protowire.AppendTag(b, protowire.Number(i+1), protowire.VarintType)
+		b = protowire.AppendVarint(b, v)
+	}
+	h.Length = uint32(len(b))
+	h.Put(b)
+	return b
 }
 
 // OnFrame dispatches one client PDU.

@@ -1,6 +1,8 @@
 package msg
 
 import (
+	"context"
+	"log/slog"
 	"math"
 	"slices"
 	"time"
@@ -168,7 +170,7 @@ func (s *Service) onValidate(m *pb.IMValidateRsp) {
 	// Kick the older connection of the same family here and everywhere else.
 	s.kickLocal(uid, ct, uint32(pb.KickReasonType_KICK_REASON_DUPLICATE_USER), cl.id)
 	reason := uint32(pb.KickReasonType_KICK_REASON_DUPLICATE_USER)
-	s.toRoute(frame(wire.NewHeader(pb.CmdOtherServerKickUser, 0), &pb.IMServerKickUser{UserId: &uid, ClientType: ct.Enum(), Reason: &reason}))
+	s.toRoute(varintFrame(wire.NewHeader(pb.CmdOtherServerKickUser, 0), uint64(uid), uint64(ct), uint64(reason))) // IMServerKickUser{user_id, client_type, reason}
 	// The reply goes out before anything announces the user (ARCHITECTURE).
 	s.writeClient(cl.id, frame(wire.NewHeader(pb.CmdLoginResUserlogin, seq), &pb.IMLoginRes{
 		ServerTime: &now, ResultCode: pb.ResultType_REFUSE_REASON_NONE.Enum(),
@@ -180,7 +182,9 @@ func (s *Service) onValidate(m *pb.IMValidateRsp) {
 			UserId: &uid, LoginStat: pb.UserStatType_USER_STATUS_ONLINE.Enum(),
 		}))
 	}
-	s.log.Debug("login", "user", uid, "conn", cl.id, "client_type", ct)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) { // the arguments alone allocate
+		s.log.Debug("login", "user", uid, "conn", cl.id, "client_type", ct)
+	}
 }
 
 // onStored handles db's answer to a message (§4.3 step 4, §4.4 step 3):
