@@ -11,6 +11,8 @@ import (
 type MsgDataFields struct {
 	From, To, MsgID, CreateTime uint32
 	Type                        pb.MsgType
+	// Data is msg_data (field 6), a sub-slice of the body.
+	Data []byte
 	// Attach is attach_data (field 20), a sub-slice of the body; nil when
 	// absent.
 	Attach []byte
@@ -66,6 +68,7 @@ func ScanMsgData(body []byte) (f MsgDataFields, ok bool) {
 			body = body[m:]
 			if num == 6 {
 				seen |= 1 << 5
+				f.Data = v[:len(v):len(v)]
 			} else {
 				f.Attach = v[:len(v):len(v)]
 			}
@@ -81,4 +84,80 @@ func ScanMsgData(body []byte) (f MsgDataFields, ok bool) {
 		return MsgDataFields{}, false
 	}
 	return f, true
+}
+
+// AppendMsgDataSplice appends to dst a frame with header h (its Length set)
+// whose body is the IMMsgData body with from_user_id and create_time set to
+// from and created and attach_data set to attach (nil: none), every other
+// field copied byte for byte in its place. It does what decoding, setting
+// the three fields and marshalling again does, without allocating a
+// message. body must be one ScanMsgData accepts; for any other it returns
+// nil.
+func AppendMsgDataSplice(dst []byte, h Header, body []byte, from, created uint32, attach []byte) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, HeaderLen)...)
+	for rest := body; len(rest) > 0; {
+		num, typ, n := protowire.ConsumeField(rest)
+		if n < 0 {
+			return nil
+		}
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			dst = protowire.AppendTag(dst, 1, protowire.VarintType)
+			dst = protowire.AppendVarint(dst, uint64(from))
+		case num == 4 && typ == protowire.VarintType:
+			dst = protowire.AppendTag(dst, 4, protowire.VarintType)
+			dst = protowire.AppendVarint(dst, uint64(created))
+		case num == 20:
+			// dropped: the new attach goes last
+		default:
+			dst = append(dst, rest[:n]...)
+		}
+		rest = rest[n:]
+	}
+	if attach != nil {
+		dst = protowire.AppendTag(dst, 20, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, attach)
+	}
+	h.Length = uint32(len(dst) - start)
+	h.Put(dst[start:])
+	return dst
+}
+
+// ScanMsgDataAck reports whether body is an IMMsgDataAck that DecodeBody
+// accepts, checked without decoding it (no allocation): every required
+// field present as a varint, a declared session type (the last one, as a
+// decode reads it), any other fields well formed with valid numbers. false
+// means "ask DecodeBody", which says what is wrong.
+func ScanMsgDataAck(body []byte) bool {
+	var seen uint8
+	var st int32
+	for len(body) > 0 {
+		num, typ, n := protowire.ConsumeTag(body)
+		if n < 0 || !num.IsValid() {
+			return false
+		}
+		body = body[n:]
+		if num >= 1 && num <= 4 {
+			if typ != protowire.VarintType {
+				return false
+			}
+			v, m := protowire.ConsumeVarint(body)
+			if m < 0 {
+				return false
+			}
+			body = body[m:]
+			if num == 4 {
+				st = int32(v)
+			}
+			seen |= 1 << (num - 1)
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, body)
+		if m < 0 {
+			return false
+		}
+		body = body[m:]
+	}
+	return seen == 0xf && pb.SessionType_name[st] != ""
 }

@@ -90,10 +90,42 @@ func checkScan(t *testing.T, body []byte, f MsgDataFields, ok bool) {
 		t.Fatalf("scan accepted a body DecodeBody refuses: %v", err)
 	}
 	d := m.(*pb.IMMsgData)
-	want := MsgDataFields{From: d.GetFromUserId(), To: d.GetToSessionId(), MsgID: d.GetMsgId(), CreateTime: d.GetCreateTime(), Type: d.GetMsgType(), Attach: d.AttachData}
+	want := MsgDataFields{From: d.GetFromUserId(), To: d.GetToSessionId(), MsgID: d.GetMsgId(), CreateTime: d.GetCreateTime(), Type: d.GetMsgType(), Data: d.GetMsgData(), Attach: d.AttachData}
 	if f.From != want.From || f.To != want.To || f.MsgID != want.MsgID || f.CreateTime != want.CreateTime || f.Type != want.Type ||
-		!bytes.Equal(f.Attach, want.Attach) || (f.Attach == nil) != (want.Attach == nil) {
+		!bytes.Equal(f.Data, want.Data) || !bytes.Equal(f.Attach, want.Attach) || (f.Attach == nil) != (want.Attach == nil) {
 		t.Fatalf("scan read %+v, decode %+v", f, want)
+	}
+	checkSplice(t, body, d)
+}
+
+// checkSplice fails when AppendMsgDataSplice of an accepted body differs
+// from decoding it, setting from, create time and attach, and encoding it
+// again (with and without an attach).
+func checkSplice(t *testing.T, body []byte, d *pb.IMMsgData) {
+	t.Helper()
+	for _, attach := range [][]byte{nil, {}, {9, 8, 7}} {
+		h := NewHeader(pb.CmdMsgData, 7)
+		prefix := []byte("keep")
+		out := AppendMsgDataSplice(prefix, h, body, 0xfffffffe, 1234, attach)
+		if out == nil {
+			t.Fatal("splice refused a scanned body")
+		}
+		if string(out[:len(prefix)]) != "keep" {
+			t.Fatal("splice overwrote dst")
+		}
+		frame := out[len(prefix):]
+		gh, gm, err := DecodeFrame(frame)
+		if err != nil {
+			t.Fatalf("splice made an undecodable frame: %v", err)
+		}
+		if gh.CommandID != h.CommandID || gh.Seq != h.Seq || int(gh.Length) != len(frame) {
+			t.Fatalf("splice header %+v, frame of %d bytes", gh, len(frame))
+		}
+		want := proto.Clone(d).(*pb.IMMsgData)
+		want.FromUserId, want.CreateTime, want.AttachData = proto.Uint32(0xfffffffe), proto.Uint32(1234), attach
+		if !proto.Equal(gm, want) {
+			t.Fatalf("splice decodes to %v, want %v", gm, want)
+		}
 	}
 }
 
@@ -133,5 +165,77 @@ func BenchmarkScanMsgData(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+}
+
+func ackBody(t testing.TB, m *pb.IMMsgDataAck) []byte {
+	t.Helper()
+	b, err := MarshalBody(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func scanAck() *pb.IMMsgDataAck {
+	return &pb.IMMsgDataAck{UserId: proto.Uint32(1), SessionId: proto.Uint32(2), MsgId: proto.Uint32(3), SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum()}
+}
+
+// TestScanMsgDataAck: what the scan accepts DecodeBody accepts; it refuses
+// what it cannot vouch for.
+func TestScanMsgDataAck(t *testing.T) {
+	full := ackBody(t, scanAck())
+	add := func(num protowire.Number, typ protowire.Type, v uint64) []byte {
+		b := protowire.AppendTag(append([]byte{}, full...), num, typ)
+		if typ == protowire.BytesType {
+			return protowire.AppendBytes(b, []byte{byte(v)})
+		}
+		return protowire.AppendVarint(b, v)
+	}
+	noMsgID := scanAck()
+	noMsgID.MsgId = nil
+	tests := []struct {
+		name   string
+		body   []byte
+		wantOK bool
+	}{
+		{"ack", full, true},
+		{"group", ackBody(t, &pb.IMMsgDataAck{UserId: proto.Uint32(1), SessionId: proto.Uint32(9), MsgId: proto.Uint32(0), SessionType: pb.SessionType_SESSION_TYPE_GROUP.Enum()}), true},
+		{"unknown field", add(7, protowire.BytesType, 1), true},
+		{"session type again, declared", add(4, protowire.VarintType, 2), true},
+		{"session type again, undeclared", add(4, protowire.VarintType, 9), false},
+		{"missing msg id", ackBody(t, noMsgID), false},
+		{"user id as bytes", add(1, protowire.BytesType, 1), false},
+		{"truncated", full[:len(full)-1], false},
+		{"empty", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok := ScanMsgDataAck(tt.body)
+			if ok != tt.wantOK {
+				t.Fatalf("ScanMsgDataAck = %v, want %v", ok, tt.wantOK)
+			}
+			checkScanAck(t, tt.body, ok)
+		})
+	}
+}
+
+func checkScanAck(t *testing.T, body []byte, ok bool) {
+	t.Helper()
+	if !ok {
+		return
+	}
+	if _, err := DecodeBody(pb.CmdMsgDataAck, body); err != nil {
+		t.Fatalf("scan accepted an ack DecodeBody refuses: %v", err)
+	}
+}
+
+// FuzzScanMsgDataAck: whatever ScanMsgDataAck accepts, DecodeBody accepts.
+func FuzzScanMsgDataAck(f *testing.F) {
+	f.Add(ackBody(f, scanAck()))
+	f.Add([]byte{0x08, 0x01, 0x10, 0x02, 0x18, 0x03, 0x20, 0x05})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkScanAck(t, body, ScanMsgDataAck(body))
 	})
 }

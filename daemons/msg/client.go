@@ -3,6 +3,7 @@ package msg
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"hash/fnv"
 	"log/slog"
 	"time"
@@ -162,6 +163,24 @@ func (h clientHandler) OnFrame(c *netloop.Conn, f []byte) {
 	if !noReply(hd.CommandID) {
 		s.rt.start(c.ID(), hd.Seq, hd.CommandID)
 	}
+	switch hd.CommandID {
+	case pb.CmdMsgData:
+		// The busiest path: read on a scan of its fields and forwarded as
+		// a splice of its bytes, never decoded (ScanMsgData vouches for
+		// what it accepts; anything else goes to DecodeBody below).
+		if sc, ok := wire.ScanMsgData(f[wire.HeaderLen:]); ok {
+			s.clientMsg(req{cl: cl, uid: uid, ct: ct, h: hd}, sc, f[wire.HeaderLen:])
+			return
+		}
+	case pb.CmdMsgDataAck:
+		// A receiver's delivery ack: statistics only, no reply (§4.3 step
+		// 6); one arrives for every message delivered, so it is checked
+		// by a scan, decoded only when the scan refuses it.
+		if wire.ScanMsgDataAck(f[wire.HeaderLen:]) {
+			s.c.acks.Add(1)
+			return
+		}
+	}
 	m, err := wire.DecodeBody(hd.CommandID, f[wire.HeaderLen:])
 	if err != nil {
 		s.badBody("client", hd.CommandID, err)
@@ -170,7 +189,13 @@ func (h clientHandler) OnFrame(c *netloop.Conn, f []byte) {
 	r := req{cl: cl, uid: uid, ct: ct, h: hd}
 	switch hd.CommandID {
 	case pb.CmdMsgData:
-		s.clientMsg(r, m.(*pb.IMMsgData))
+		q := m.(*pb.IMMsgData)
+		body, err := wire.MarshalBody(q)
+		if err != nil {
+			s.badBody("client", hd.CommandID, err)
+			return
+		}
+		s.clientMsg(r, msgFields(q), body)
 	case pb.CmdMsgDataAck:
 		// A receiver's delivery ack: statistics only, no reply (§4.3 step 6).
 		s.c.acks.Add(1)
@@ -325,8 +350,8 @@ func (s *Service) clientLogin(c *netloop.Conn, cl *client, h wire.Header, f []by
 }
 
 // clientMsg handles IMMsgData from a client (§4.3 step 2, §4.4 step 1).
-func (s *Service) clientMsg(r req, m *pb.IMMsgData) {
-	if len(m.GetMsgData()) == 0 {
+func (s *Service) clientMsg(r req, m wire.MsgDataFields, body []byte) {
+	if len(m.Data) == 0 {
 		s.c.dropped.Add(1)
 		return
 	}
@@ -348,16 +373,18 @@ func (s *Service) clientMsg(r req, m *pb.IMMsgData) {
 			return
 		}
 	}
-	group := isGroupMsg(m.GetMsgType())
-	to := m.GetToSessionId()
+	group := isGroupMsg(m.Type)
+	to := m.To
 	if !group && to == r.uid {
 		s.c.dropped.Add(1) // a message to oneself
 		return
 	}
 	now := uint32(time.Now().Unix())
-	m.FromUserId = &r.uid
-	m.CreateTime = &now
-	m.AttachData = attach.Handle(attach.TypeHandle, uint32(r.cl.id))
+	f := wire.AppendMsgDataSplice(nil, r.h.Forward(), body, r.uid, now, attach.Handle(attach.TypeHandle, uint32(r.cl.id)))
+	if f == nil {
+		s.badBody("client", r.h.CommandID, errors.New("message body does not split into fields"))
+		return
+	}
 	s.c.msgsIn.Add(1)
 	// Counted in flight before the drain flag is read, so that drain either
 	// waits for this message's reply or this message sees the flag.
@@ -367,7 +394,7 @@ func (s *Service) clientMsg(r req, m *pb.IMMsgData) {
 		s.c.drainRefused.Add(1)
 		return
 	}
-	if !s.sendDB(s.dbPinned(sessionKey(group, r.uid, to)), frame(r.h.Forward(), m)) {
+	if !s.sendDB(s.dbPinned(sessionKey(group, r.uid, to)), f) {
 		s.inflight.Add(-1)
 	}
 }

@@ -249,7 +249,7 @@ func (s *Service) onStored(h wire.Header, raw []byte, sc wire.MsgDataFields, m *
 func msgFields(m *pb.IMMsgData) wire.MsgDataFields {
 	return wire.MsgDataFields{
 		From: m.GetFromUserId(), To: m.GetToSessionId(), MsgID: m.GetMsgId(), CreateTime: m.GetCreateTime(),
-		Type: m.GetMsgType(), Attach: m.AttachData,
+		Type: m.GetMsgType(), Data: m.GetMsgData(), Attach: m.AttachData,
 	}
 }
 
