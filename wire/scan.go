@@ -94,6 +94,28 @@ func ScanMsgData(body []byte) (f MsgDataFields, ok bool) {
 // message. body must be one ScanMsgData accepts; for any other it returns
 // nil.
 func AppendMsgDataSplice(dst []byte, h Header, body []byte, from, created uint32, attach []byte) []byte {
+	return appendMsgDataEdit(dst, h, body, msgDataEdit{set: 1<<1 | 1<<4, vals: [5]uint32{1: from, 4: created}, attach: true, attachData: attach})
+}
+
+// AppendMsgDataID appends to dst a frame with header h (its Length set)
+// whose body is the IMMsgData body with msg_id set to id, every other field
+// (attach_data too) copied byte for byte: db's answer to a stored message,
+// made without decoding it. body must be one ScanMsgData accepts; for any
+// other it returns nil.
+func AppendMsgDataID(dst []byte, h Header, body []byte, id uint32) []byte {
+	return appendMsgDataEdit(dst, h, body, msgDataEdit{set: 1 << 3, vals: [5]uint32{3: id}})
+}
+
+// msgDataEdit says which of IMMsgData's varint fields 1..4 a splice sets
+// (bit n: field n, to vals[n]) and whether it replaces attach_data.
+type msgDataEdit struct {
+	set        uint8
+	vals       [5]uint32
+	attach     bool
+	attachData []byte // nil: none
+}
+
+func appendMsgDataEdit(dst []byte, h Header, body []byte, e msgDataEdit) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, HeaderLen)...)
 	for rest := body; len(rest) > 0; {
@@ -102,22 +124,19 @@ func AppendMsgDataSplice(dst []byte, h Header, body []byte, from, created uint32
 			return nil
 		}
 		switch {
-		case num == 1 && typ == protowire.VarintType:
-			dst = protowire.AppendTag(dst, 1, protowire.VarintType)
-			dst = protowire.AppendVarint(dst, uint64(from))
-		case num == 4 && typ == protowire.VarintType:
-			dst = protowire.AppendTag(dst, 4, protowire.VarintType)
-			dst = protowire.AppendVarint(dst, uint64(created))
-		case num == 20:
+		case num >= 1 && num <= 4 && typ == protowire.VarintType && e.set&(1<<num) != 0:
+			dst = protowire.AppendTag(dst, num, protowire.VarintType)
+			dst = protowire.AppendVarint(dst, uint64(e.vals[num]))
+		case num == 20 && e.attach:
 			// dropped: the new attach goes last
 		default:
 			dst = append(dst, rest[:n]...)
 		}
 		rest = rest[n:]
 	}
-	if attach != nil {
+	if e.attach && e.attachData != nil {
 		dst = protowire.AppendTag(dst, 20, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, attach)
+		dst = protowire.AppendBytes(dst, e.attachData)
 	}
 	h.Length = uint32(len(dst) - start)
 	h.Put(dst[start:])

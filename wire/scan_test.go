@@ -127,6 +127,16 @@ func checkSplice(t *testing.T, body []byte, d *pb.IMMsgData) {
 			t.Fatalf("splice decodes to %v, want %v", gm, want)
 		}
 	}
+	out := AppendMsgDataID(nil, NewHeader(pb.CmdMsgData, 9), body, 0x80000001)
+	_, gm, err := DecodeFrame(out)
+	if err != nil {
+		t.Fatalf("AppendMsgDataID made an undecodable frame: %v", err)
+	}
+	want := proto.Clone(d).(*pb.IMMsgData)
+	want.MsgId = proto.Uint32(0x80000001)
+	if !proto.Equal(gm, want) {
+		t.Fatalf("AppendMsgDataID decodes to %v, want %v", gm, want)
+	}
 }
 
 // FuzzScanMsgData: whatever ScanMsgData accepts, DecodeBody accepts and

@@ -1,17 +1,22 @@
 package dbproxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
 	"strconv"
 	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"google.golang.org/protobuf/proto"
 
+	"teamtalk/netloop"
 	"teamtalk/state"
+	"teamtalk/wire"
 	"teamtalk/wire/pb"
 )
 
@@ -108,8 +113,12 @@ func handlerTable() map[uint16]*handler {
 // sessionKey names a message's conversation: the unordered user pair for
 // one-to-one messages, the group for group messages.
 func sessionKey(m *pb.IMMsgData) uint64 {
-	a, b := m.GetFromUserId(), m.GetToSessionId()
-	if state.MsgType(m.GetMsgType()).IsGroup() {
+	return pairKey(state.MsgType(m.GetMsgType()).IsGroup(), m.GetFromUserId(), m.GetToSessionId())
+}
+
+// pairKey is sessionKey of a message from a to b (a group when group).
+func pairKey(group bool, a, b uint32) uint64 {
+	if group {
 		return 1<<63 | uint64(b)
 	}
 	if a > b {
@@ -361,6 +370,62 @@ func (s *Service) saveMessageAsync(ctx context.Context, req *pb.IMMsgData, reply
 			reply(req, nil)
 		default:
 			reply(req, fmt.Errorf("dbproxy: save message %d→%d: %w", nm.From, nm.To, err))
+		}
+	})
+}
+
+// queueScannedMsg queues a text message read on a scan of its fields (the
+// busiest request: no decode, and the answer is the frame with its msg_id
+// set). It reports false for anything the scan refuses and for audio, which
+// take the decoding path.
+func (s *Service) queueScannedMsg(conn netloop.ConnID, hdr wire.Header, hd *handler, frame []byte) bool {
+	if f, ok := wire.ScanMsgData(frame[wire.HeaderLen:]); !ok || state.MsgType(f.Type).IsAudio() {
+		return false
+	}
+	raw := bytes.Clone(frame) // the loop reuses its read buffer
+	f, _ := wire.ScanMsgData(raw[wire.HeaderLen:])
+	hd.requests.Add(1)
+	j := &job{conn: conn, hdr: hdr, h: hd, arrived: time.Now(), raw: raw, msg: f}
+	if !s.pool.submit(j, pairKey(state.MsgType(f.Type).IsGroup(), f.From, f.To), true) {
+		s.overloads.Add(1)
+		hd.errors.Add(1)
+		if ok, n := s.overLog.allow(); ok {
+			s.log.Warn("dbproxy: queue full, request dropped", "cmd", hd.name, "conn", conn, "suppressed", n)
+		}
+	}
+	return true
+}
+
+// saveScannedMsg is saveMessageAsync for a job queued by queueScannedMsg:
+// the same store call and the same answers, spliced from the request's
+// bytes. It counts as pending until answered.
+func (s *Service) saveScannedMsg(ctx context.Context, j *job) {
+	f := j.msg
+	nm := state.NewMessage{From: f.From, To: f.To, Type: state.MsgType(f.Type), Content: f.Data, Created: f.CreateTime}
+	answer := func(id uint32, err error) {
+		if err != nil {
+			j.h.errors.Add(1)
+			s.logErr("dbproxy: request failed", err, "cmd", j.h.name, "conn", j.conn)
+		}
+		s.finishFrame(j, wire.AppendMsgDataID(nil, j.hdr.Reply(j.h.reply), j.raw[wire.HeaderLen:], id))
+		s.pool.pending.Add(-1)
+	}
+	state.SaveMessageAsync(ctx, s.store, nm, func(m state.Message, err error) {
+		switch {
+		case err == nil:
+			answer(m.ID, nil)
+		case nm.Type.IsGroup() && (errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrNotMember)):
+			s.groupNonMember.Add(1)
+			if ok, n := s.groupLog.allow(); ok {
+				s.log.Warn("group message refused: sender not a member or group unknown (no ack)",
+					"from", nm.From, "group", nm.To, "err", err, "suppressed", n)
+			}
+			s.finishFrame(j, nil)
+			s.pool.pending.Add(-1)
+		case errors.Is(err, state.ErrInvalid):
+			answer(0, nil)
+		default:
+			answer(0, fmt.Errorf("dbproxy: save message %d→%d: %w", nm.From, nm.To, err))
 		}
 	})
 }

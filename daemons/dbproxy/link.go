@@ -47,6 +47,9 @@ func (s *Service) onFrame(conn netloop.ConnID, frame []byte) {
 		}
 		return
 	}
+	if hdr.CommandID == pb.CmdMsgData && s.queueScannedMsg(conn, hdr, hd, frame) {
+		return
+	}
 	_, req, err := wire.DecodeFrame(frame)
 	if err != nil {
 		s.badBodies.Add(1)
@@ -75,6 +78,11 @@ func (s *Service) onFrame(conn netloop.ConnID, frame []byte) {
 // from. An asynchronous handler returns at once and replies from its
 // completion; the job counts as pending until then.
 func (s *Service) run(ctx context.Context, j *job) {
+	if j.raw != nil {
+		s.pool.pending.Add(1)
+		s.saveScannedMsg(ctx, j)
+		return
+	}
 	if j.h.async != nil {
 		s.pool.pending.Add(1)
 		j.h.async(s, ctx, j.req, func(rep proto.Message, err error) {
@@ -94,12 +102,23 @@ func (s *Service) finish(j *job, rep proto.Message, err error) {
 		j.h.errors.Add(1)
 		s.logErr("dbproxy: request failed", err, "cmd", j.h.name, "conn", j.conn)
 	}
+	var frame []byte
 	if rep != nil && j.h.reply != 0 {
-		frame, err := wire.Marshal(j.hdr.Reply(j.h.reply), rep)
+		f, err := wire.Marshal(j.hdr.Reply(j.h.reply), rep)
 		if err != nil {
 			j.h.errors.Add(1)
 			s.logErr("dbproxy: encode reply", err, "cmd", j.h.name)
-		} else if g := s.grp.Load(); g != nil {
+		}
+		frame = f
+	}
+	s.finishFrame(j, frame)
+}
+
+// finishFrame writes a job's encoded reply (nil: none) and records its
+// latency. It is quick and never blocks.
+func (s *Service) finishFrame(j *job, frame []byte) {
+	if frame != nil {
+		if g := s.grp.Load(); g != nil {
 			if err := g.Write(j.conn, frame); err != nil && !errors.Is(err, netloop.ErrClosed) {
 				s.logErr("dbproxy: write reply", err, "cmd", j.h.name, "conn", j.conn)
 			}

@@ -19,6 +19,11 @@ type job struct {
 	h       *handler
 	req     proto.Message
 	arrived time.Time
+	// raw and msg are a text message's own copy of its frame and its
+	// fields as wire.ScanMsgData read them (req is nil then): saved and
+	// answered without a decode or a marshal.
+	raw []byte
+	msg wire.MsgDataFields
 }
 
 // pool is the bounded set of workers. Each worker has its own queue, for
