@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,12 +25,71 @@ type IdleResult struct {
 	RSSBeforeKB     uint64  `json:"rss_before_kb,omitempty"`
 	RSSAfterKB      uint64  `json:"rss_after_kb,omitempty"`
 	RSSPerConn      float64 `json:"rss_per_conn_bytes,omitempty"`
-	NoFileLimit     uint64  `json:"nofile_limit"`
+	// The same split into anonymous memory (the Go heap, stacks, runtime:
+	// what the connections cost the process itself) and file-backed pages
+	// (the binary and bbolt's read-only mmap of im.db, which logins page in
+	// per user record read; shared page cache the kernel can reclaim).
+	RSSAnon     rssSplit `json:"rss_anon,omitzero"`
+	RSSFile     rssSplit `json:"rss_file,omitzero"`
+	NoFileLimit uint64   `json:"nofile_limit"`
+}
+
+// rssSplit is one kind of resident memory (RssAnon or RssFile of
+// /proc/PID/status) before and after, and the difference per connection held.
+type rssSplit struct {
+	BeforeKB uint64  `json:"before_kb"`
+	AfterKB  uint64  `json:"after_kb"`
+	PerConn  float64 `json:"per_conn_bytes"`
+}
+
+// rssParts returns RssAnon and RssFile of process pid, in KiB.
+func rssParts(pid int) (anon, file uint64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, fmt.Errorf("rss of %d: %w", pid, err)
+	}
+	found := 0
+	for line := range strings.Lines(string(b)) {
+		var dst *uint64
+		rest, ok := strings.CutPrefix(line, "RssAnon:")
+		if ok {
+			dst = &anon
+		} else if rest, ok = strings.CutPrefix(line, "RssFile:"); ok {
+			dst = &file
+		} else {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			return 0, 0, fmt.Errorf("rss of %d: %q: no value", pid, line)
+		}
+		if *dst, err = strconv.ParseUint(f[0], 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("rss of %d: %q: %w", pid, line, err)
+		}
+		found++
+	}
+	if found != 2 {
+		return 0, 0, fmt.Errorf("rss of %d: no RssAnon/RssFile lines", pid)
+	}
+	return anon, file, nil
+}
+
+// perConn is (after-before) KiB in bytes per connection.
+func perConn(before, after, conns uint64) float64 {
+	return float64(int64(after)-int64(before)) * 1024 / float64(conns)
 }
 
 // runIdle logs N users in (C at a time), keeps them connected and
 // heartbeating for DURATION, and reports the server's VmRSS before and after
 // (with -pid, or the pid behind -socket) divided by the connections held.
+//
+// Before is read once the target is resolved, before the first login: with
+// the server started and provisioned, whatever its heap kept of the
+// provisioning is in it (the Go runtime returns freed heap to the kernel
+// gradually), which makes the difference smaller, not larger. After is read
+// at the end of DURATION with every connection still open. The difference is
+// divided by the connections alive at the end; the anonymous and file-backed
+// parts are reported the same way.
 func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, t := scenarioFlags("idle", stderr)
 	n := fs.Int("n", 1000, "users to log in and hold (PREFIX1..PREFIXN)")
@@ -55,6 +117,9 @@ func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	ir := IdleResult{PID: *pid, NoFileLimit: limit}
 	if *pid != 0 {
 		if ir.RSSBeforeKB, err = rssKB(*pid); err != nil {
+			return err
+		}
+		if ir.RSSAnon.BeforeKB, ir.RSSFile.BeforeKB, err = rssParts(*pid); err != nil {
 			return err
 		}
 	}
@@ -118,6 +183,9 @@ func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if ir.RSSAfterKB, err = rssKB(*pid); err != nil {
 			return err
 		}
+		if ir.RSSAnon.AfterKB, ir.RSSFile.AfterKB, err = rssParts(*pid); err != nil {
+			return err
+		}
 	}
 	for _, c := range clients {
 		if c.Err() == nil {
@@ -131,7 +199,9 @@ func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	ir.Conns = uint64(len(clients))
 	if *pid != 0 && ir.Alive > 0 {
-		ir.RSSPerConn = float64(int64(ir.RSSAfterKB)-int64(ir.RSSBeforeKB)) * 1024 / float64(ir.Alive)
+		ir.RSSPerConn = perConn(ir.RSSBeforeKB, ir.RSSAfterKB, ir.Alive)
+		ir.RSSAnon.PerConn = perConn(ir.RSSAnon.BeforeKB, ir.RSSAnon.AfterKB, ir.Alive)
+		ir.RSSFile.PerConn = perConn(ir.RSSFile.BeforeKB, ir.RSSFile.AfterKB, ir.Alive)
 	}
 	res := Result{
 		Scenario:   "idle",
