@@ -96,7 +96,7 @@ func (s *Service) run(ctx context.Context, j *job) {
 }
 
 // finish sends a job's reply and records its latency. It is quick and
-// never blocks (the store's committer calls it).
+// never blocks (the store's committer or answerer calls it).
 func (s *Service) finish(j *job, rep proto.Message, err error) {
 	if err != nil {
 		j.h.errors.Add(1)

@@ -9,8 +9,10 @@
 // durable message and never again, even across crashes. Reads use View
 // transactions directly and never wait for the committer. SaveMessageAsync
 // (state.MessageQueuer) queues a message without waiting: its callback runs
-// on the committer after the Commit, so one caller can keep a conversation's
-// messages in flight, in order, and they share commits.
+// after the Commit on the answerer, a second goroutine that answers each
+// batch in commit order while the committer builds the next transaction, so
+// one caller can keep a conversation's messages in flight, in order, and
+// they share commits.
 //
 // The bucket tree (all integers big-endian, so keys sort numerically; "u32"
 // is 4 bytes):

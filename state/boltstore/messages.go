@@ -156,8 +156,8 @@ func (s *Store) SaveMessage(ctx context.Context, nm state.NewMessage) (state.Mes
 }
 
 // SaveMessageAsync implements state.MessageQueuer: the save joins the
-// committer's queue, and done runs on the committer goroutine after the
-// batch holding it is durable.
+// committer's queue, and done runs on the answerer goroutine after the
+// batch holding it is durable (batches are answered in commit order).
 func (s *Store) SaveMessageAsync(ctx context.Context, nm state.NewMessage, done func(state.Message, error)) {
 	if err := nm.Validate(); err != nil {
 		done(state.Message{}, fmt.Errorf("boltstore: save message: %w", err))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,7 +56,11 @@ type Store struct {
 
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
-	done   chan struct{} // closed when the committer has exited
+	// answers carries each committed batch from the committer to the
+	// answerer, which runs its callbacks and wakes its waiters in commit
+	// order while the committer goes on with the next transaction.
+	answers chan answerBatch
+	done    chan struct{} // closed when the committer and the answerer have exited
 
 	batches     state.BatchCounts
 	failed      atomic.Uint64
@@ -68,6 +73,12 @@ var (
 	_ state.Store         = (*Store)(nil)
 	_ state.MessageQueuer = (*Store)(nil)
 )
+
+// answerBatch is a committed (or failed) batch and each write's result.
+type answerBatch struct {
+	reqs    []*request
+	results []error
+}
 
 // request is one write waiting for the committer. Exactly one of done (a
 // synchronous caller waiting) and cb (an asynchronous one) is set.
@@ -113,10 +124,12 @@ func Open(path string, opt Options) (*Store, error) {
 		opt:     opt,
 		log:     log,
 		queue:   make(chan *request, opt.QueueLen),
+		answers: make(chan answerBatch, 4),
 		done:    make(chan struct{}),
 		touched: groupTouch{at: map[uint32]uint32{}},
 	}
 	go s.run()
+	go s.answer()
 	return s, nil
 }
 
@@ -173,7 +186,7 @@ func (s *Store) update(ctx context.Context, fn func(*wtx) error) error {
 }
 
 // updateAsync is update without the wait: cb gets the outcome once the
-// transaction is durable (or failed), on the committer goroutine, or on the
+// transaction is durable (or failed), on the answerer goroutine, or on the
 // caller's when the write could not be queued. Writes queued one after the
 // other by one goroutine run in that order.
 func (s *Store) updateAsync(ctx context.Context, fn func(*wtx) error, cb func(error)) {
@@ -216,7 +229,7 @@ func (s *Store) view(ctx context.Context, fn func(*rtx) error) error {
 // run is the committer: it owns the write side of the database until the
 // queue is closed and drained.
 func (s *Store) run() {
-	defer close(s.done)
+	defer close(s.answers)
 	batch := make([]*request, 0, s.opt.MaxBatch)
 	var timer *time.Timer
 	for req := range s.queue {
@@ -308,11 +321,21 @@ func (s *Store) commit(batch []*request) {
 		}
 	}
 	s.commitStats.Observe(len(batch), time.Since(began))
-	for i, r := range batch {
-		if r.cb != nil {
-			s.callback(r.cb, results[i])
-		} else {
-			r.done <- results[i]
+	s.answers <- answerBatch{reqs: slices.Clone(batch), results: results}
+}
+
+// answer runs the answerer: the callbacks and waiters of each batch, in
+// commit order, off the committer (whose next transaction is under way
+// meanwhile). It exits, closing done, after the committer has.
+func (s *Store) answer() {
+	defer close(s.done)
+	for a := range s.answers {
+		for i, r := range a.reqs {
+			if r.cb != nil {
+				s.callback(r.cb, a.results[i])
+			} else {
+				r.done <- a.results[i]
+			}
 		}
 	}
 }
