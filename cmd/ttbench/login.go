@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"teamtalk/client"
+	"teamtalk/wire"
+	"teamtalk/wire/pb"
 )
 
 // runLogin is the login storm: CONCURRENCY workers each connect, log in
@@ -60,9 +65,10 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if attempts == 0 {
 		attempts = math.MaxInt // until the -duration window ends
 	}
+	st := newStorm(t)
 	forEach(ctx, attempts, *conc, func(i int) error {
 		t0 := time.Now()
-		c, _, kind, err := t.connect(ctx, i%*n+1, *conc, client.Options{DropEvents: true, EventBuffer: 1})
+		kind, err := st.login(ctx, i%*n+1, *conc)
 		if err != nil {
 			if *dur > 0 && windowEnded(ctx) {
 				return nil // the window ended mid-login: not an error
@@ -73,7 +79,6 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		hist.Record(time.Since(t0))
 		ok.Add(1)
-		c.Close()
 		return nil
 	})
 	el := time.Since(start)
@@ -111,4 +116,115 @@ func windowEnded(ctx context.Context) bool {
 	}
 	d, ok := ctx.Deadline()
 	return ok && !time.Now().Before(d)
+}
+
+// storm makes the storm's logins. Each is what client.Dial and Login put on
+// the wire (the same IMLoginReq, header and seq 1) followed by a close, but
+// made on the worker's own goroutine: no reader goroutine, pending-call map,
+// channels, context timer or TCP keepalive options per connection, which
+// cost the generator more CPU than the logins cost the server.
+type storm struct {
+	t      *target
+	dialer net.Dialer
+	pass   string // the password as sent: md5 hex
+	bufs   sync.Pool
+}
+
+func newStorm(t *target) *storm {
+	return &storm{
+		t:      t,
+		dialer: net.Dialer{Timeout: t.timeout, KeepAlive: -1},
+		pass:   client.PasswordHash(t.password),
+		bufs:   sync.Pool{New: func() any { b := make([]byte, 4096); return &b }},
+	}
+}
+
+// login connects as user i (of n concurrent), logs in and closes. It returns
+// the error's kind for the report, as target.connect names them.
+func (s *storm) login(ctx context.Context, i, n int) (string, error) {
+	t := s.t
+	addr := t.msgAddr
+	if t.perLogin {
+		info, err := client.ResolveWith(ctx, t.hc, t.loginURL)
+		if err != nil {
+			return "http", err
+		}
+		addr = info.Addr()
+	}
+	d := s.dialer
+	if la := t.sourceAddr(i, n); la != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(la)}
+	}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		err = fmt.Errorf("client: dial %s: %w", addr, err)
+		return errKind("dial", err), err
+	}
+	defer conn.Close()
+	if err := s.exchange(ctx, conn, t.userName(i)); err != nil {
+		var le *client.LoginError
+		if errors.As(err, &le) {
+			return "login_refused_" + strings.ToLower(strings.TrimPrefix(le.Code.String(), "REFUSE_REASON_")), err
+		}
+		return errKind("login", err), err
+	}
+	return "", nil
+}
+
+// exchange sends IMLoginReq for name and reads frames until IMLoginRes,
+// within the target's timeout (and ctx's deadline, if sooner).
+func (s *storm) exchange(ctx context.Context, conn net.Conn, name string) error {
+	deadline := time.Now().Add(s.t.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := conn.SetDeadline(deadline); err != nil {
+		return fmt.Errorf("client: login: %w", err)
+	}
+	online, ctype, version := pb.UserStatType_USER_STATUS_ONLINE, s.t.clientType, "teamtalk-go/1"
+	req, err := wire.Marshal(wire.NewHeader(pb.CmdLoginReqUserlogin, 1), &pb.IMLoginReq{
+		UserName: &name, Password: &s.pass, OnlineStatus: &online, ClientType: &ctype, ClientVersion: &version,
+	})
+	if err != nil {
+		return fmt.Errorf("client: login: %w", err)
+	}
+	if _, err := conn.Write(req); err != nil {
+		return fmt.Errorf("client: login: %w", err)
+	}
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	dec := wire.NewDecoder(wire.MaxClientFrame)
+	for {
+		nr, rerr := conn.Read(*bp)
+		dec.Feed((*bp)[:nr])
+		for {
+			f, err := dec.Next()
+			if err != nil {
+				return fmt.Errorf("client: login: %w", err)
+			}
+			if f == nil {
+				break
+			}
+			if h := wire.ParseHeader(f); h.CommandID != pb.CmdLoginResUserlogin || h.Seq != 1 {
+				continue // not the reply
+			}
+			var rsp pb.IMLoginRes
+			if err := wire.Unmarshal(f[wire.HeaderLen:], &rsp); err != nil {
+				return fmt.Errorf("client: login reply: %w", err)
+			}
+			if rsp.GetResultCode() != pb.ResultType_REFUSE_REASON_NONE {
+				return &client.LoginError{Code: rsp.GetResultCode(), Text: rsp.GetResultString()}
+			}
+			if rsp.GetUserInfo().GetUserId() == 0 {
+				return errors.New("client: login reply without a user id")
+			}
+			return nil
+		}
+		if rerr != nil {
+			if ctx.Err() != nil {
+				rerr = ctx.Err()
+			}
+			return fmt.Errorf("client: login: %w", rerr)
+		}
+	}
 }
