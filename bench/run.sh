@@ -8,7 +8,8 @@
 # Usage: bench/run.sh [BIN_DIR]        (default ./bin: teamtalkd and ttbench)
 # Environment (defaults in brackets):
 #   LOGIN_C [100]      login storm concurrency     LOGIN_COUNT [20000] logins
-#   PAIRS [100]        p2p pairs                   INFLIGHT [10]  msgs in flight per sender
+#   PAIRS [100]        p2p pairs                   INFLIGHT [4 10] msgs in flight per sender
+#                      (a list: one p2p run each, latency against throughput)
 #   SIZE [100]         p2p message bytes           DURATION [10s] p2p send time
 #   IDLE_N [5000]      idle connections            IDLE_HOLD [10s] idle hold time
 #   GROUP_SIZE [500]   group members (all online)  GROUP_SENDERS [1] members sending
@@ -30,7 +31,7 @@ fatal() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 main() {
 	local bin=${1:-bin}
 	local login_c=${LOGIN_C:-100} login_count=${LOGIN_COUNT:-20000}
-	local pairs=${PAIRS:-100} inflight=${INFLIGHT:-10} size=${SIZE:-100} duration=${DURATION:-10s}
+	local pairs=${PAIRS:-100} inflight=${INFLIGHT:-4 10} size=${SIZE:-100} duration=${DURATION:-10s}
 	local idle_n=${IDLE_N:-5000} idle_hold=${IDLE_HOLD:-10s}
 	local group_size=${GROUP_SIZE:-500} group_senders=${GROUP_SENDERS:-1} group_inflight=${GROUP_INFLIGHT:-16} group_duration=${GROUP_DURATION:-10s}
 	local mixed_users=${MIXED_USERS:-2000} mixed_duration=${MIXED_DURATION:-10s}
@@ -85,7 +86,10 @@ main() {
 	local results=$dir/results.jsonl failed=0
 	: >"$results"
 	scenario login -n "$users" -c "$login_c" -count "$login_count" || failed=1
-	scenario p2p -pairs "$pairs" -inflight "$inflight" -size "$size" -duration "$duration" || failed=1
+	local n
+	for n in $inflight; do
+		scenario p2p -pairs "$pairs" -inflight "$n" -size "$size" -duration "$duration" || failed=1
+	done
 	scenario group -size "$group_size" -senders "$group_senders" -inflight "$group_inflight" -duration "$group_duration" || failed=1
 	# shellcheck disable=SC2086
 	scenario mixed -users "$mixed_users" -duration "$mixed_duration" ${MIXED_ARGS:-} || failed=1
