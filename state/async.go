@@ -16,6 +16,16 @@ type MessageQueuer interface {
 	SaveMessageAsync(ctx context.Context, m NewMessage, done func(Message, error))
 }
 
+// MessageTryQueuer is a MessageQueuer that can also queue without ever
+// waiting, for callers that must not block (a network loop).
+type MessageTryQueuer interface {
+	MessageQueuer
+	// TrySaveMessageAsync is SaveMessageAsync, except that it reports false,
+	// having queued nothing and without calling done, when the queue is
+	// full. When it reports true, done is called exactly once.
+	TrySaveMessageAsync(ctx context.Context, m NewMessage, done func(Message, error)) bool
+}
+
 // SaveMessageAsync queues m on s when s is a MessageQueuer; otherwise it
 // calls s.SaveMessage and then done on the caller's goroutine, so the
 // ordering promise of MessageQueuer holds for every Store.

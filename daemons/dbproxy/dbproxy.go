@@ -67,6 +67,12 @@ type Service struct {
 
 	pool *pool
 	grp  atomic.Pointer[netloop.Group] // set once listening, for the workers' replies
+	// workCtx is the workers' context, set before listening: the loop
+	// queues text messages straight on the store with it.
+	workCtx context.Context
+	// msgBacklog counts scanned messages waiting on a worker to be queued
+	// on the store; while any wait, later ones queue behind them (order).
+	msgBacklog atomic.Int64
 
 	mu      sync.Mutex
 	state   ctlapi.State
@@ -200,6 +206,7 @@ func (s *Service) Run(ctx context.Context, ready func()) (err error) {
 	workCtx, cancelWork := context.WithCancel(context.Background())
 	defer cancelWork()
 	s.pool.start(workCtx, s.run)
+	s.workCtx = workCtx
 
 	if s.d.Metrics != nil {
 		h := prometheus.NewHistogramVec(prometheus.HistogramOpts{

@@ -386,7 +386,19 @@ func (s *Service) queueScannedMsg(conn netloop.ConnID, hdr wire.Header, hd *hand
 	f, _ := wire.ScanMsgData(raw[wire.HeaderLen:])
 	hd.requests.Add(1)
 	j := &job{conn: conn, hdr: hdr, h: hd, arrived: time.Now(), raw: raw, msg: f}
+	// Straight onto the store's queue when it has room and no earlier
+	// message waits on a worker (which keeps every conversation in order):
+	// no hand-over to a worker goroutine.
+	if tq, ok := s.store.(state.MessageTryQueuer); ok && s.msgBacklog.Load() == 0 {
+		s.pool.pending.Add(1)
+		if s.saveScannedMsg(s.workCtx, j, tq) {
+			return true
+		}
+		s.pool.pending.Add(-1)
+	}
+	s.msgBacklog.Add(1)
 	if !s.pool.submit(j, pairKey(state.MsgType(f.Type).IsGroup(), f.From, f.To), true) {
+		s.msgBacklog.Add(-1)
 		s.overloads.Add(1)
 		hd.errors.Add(1)
 		if ok, n := s.overLog.allow(); ok {
@@ -398,8 +410,10 @@ func (s *Service) queueScannedMsg(conn netloop.ConnID, hdr wire.Header, hd *hand
 
 // saveScannedMsg is saveMessageAsync for a job queued by queueScannedMsg:
 // the same store call and the same answers, spliced from the request's
-// bytes. It counts as pending until answered.
-func (s *Service) saveScannedMsg(ctx context.Context, j *job) {
+// bytes. It counts as pending until answered. With tq it only tries to
+// queue (on a loop, which must not wait) and reports whether it did;
+// without, it may wait for room and reports true.
+func (s *Service) saveScannedMsg(ctx context.Context, j *job, tq state.MessageTryQueuer) bool {
 	f := j.msg
 	nm := state.NewMessage{From: f.From, To: f.To, Type: state.MsgType(f.Type), Content: f.Data, Created: f.CreateTime}
 	answer := func(id uint32, err error) {
@@ -410,7 +424,7 @@ func (s *Service) saveScannedMsg(ctx context.Context, j *job) {
 		s.finishFrame(j, wire.AppendMsgDataID(nil, j.hdr.Reply(j.h.reply), j.raw[wire.HeaderLen:], id))
 		s.pool.pending.Add(-1)
 	}
-	state.SaveMessageAsync(ctx, s.store, nm, func(m state.Message, err error) {
+	done := func(m state.Message, err error) {
 		switch {
 		case err == nil:
 			answer(m.ID, nil)
@@ -427,7 +441,12 @@ func (s *Service) saveScannedMsg(ctx context.Context, j *job) {
 		default:
 			answer(0, fmt.Errorf("dbproxy: save message %d→%d: %w", nm.From, nm.To, err))
 		}
-	})
+	}
+	if tq != nil {
+		return tq.TrySaveMessageAsync(ctx, nm, done)
+	}
+	state.SaveMessageAsync(ctx, s.store, nm, done)
+	return true
 }
 
 // saveAudio stores an audio message's clip: msg_data is a 4-byte big-endian

@@ -80,7 +80,8 @@ func (s *Service) onFrame(conn netloop.ConnID, frame []byte) {
 func (s *Service) run(ctx context.Context, j *job) {
 	if j.raw != nil {
 		s.pool.pending.Add(1)
-		s.saveScannedMsg(ctx, j)
+		s.saveScannedMsg(ctx, j, nil)
+		s.msgBacklog.Add(-1)
 		return
 	}
 	if j.h.async != nil {

@@ -123,3 +123,45 @@ func waitResult(t *testing.T, ch <-chan asyncResult) asyncResult {
 		return asyncResult{}
 	}
 }
+
+// TestTrySaveMessageAsync: the try variant queues like SaveMessageAsync
+// while there is room, reports false (queueing nothing, never calling done)
+// when the queue is full, and answers an invalid message at once.
+func TestTrySaveMessageAsync(t *testing.T) {
+	s := openTest(t, Options{NoSync: true, MaxBatch: 1, QueueLen: 1})
+	// Hold the committer inside a write so the queue fills.
+	hold, held := make(chan struct{}), make(chan struct{})
+	go s.update(context.Background(), func(*wtx) error {
+		close(held)
+		<-hold
+		return nil
+	})
+	<-held
+	msg := state.NewMessage{From: 1, To: 2, Type: state.MsgSingleText, Content: []byte("x")}
+	first := make(chan asyncResult, 1)
+	if !s.TrySaveMessageAsync(context.Background(), msg, func(m state.Message, err error) { first <- asyncResult{m, err} }) {
+		t.Fatal("refused with room in the queue")
+	}
+	if s.TrySaveMessageAsync(context.Background(), msg, func(state.Message, error) { t.Error("done called for a refused save") }) {
+		t.Fatal("queued with the queue full")
+	}
+	bad := make(chan asyncResult, 1)
+	if !s.TrySaveMessageAsync(context.Background(), state.NewMessage{From: 3, To: 3, Type: state.MsgSingleText, Content: []byte("x")},
+		func(m state.Message, err error) { bad <- asyncResult{m, err} }) {
+		t.Fatal("an invalid message was refused instead of answered")
+	}
+	if r := waitResult(t, bad); !errors.Is(r.err, state.ErrInvalid) {
+		t.Fatalf("invalid message: err %v, want ErrInvalid", r.err)
+	}
+	close(hold)
+	if r := waitResult(t, first); r.err != nil || r.m.ID != 1 {
+		t.Fatalf("queued save: id %d err %v, want id 1", r.m.ID, r.err)
+	}
+	second := make(chan asyncResult, 1)
+	for !s.TrySaveMessageAsync(context.Background(), msg, func(m state.Message, err error) { second <- asyncResult{m, err} }) {
+		time.Sleep(time.Millisecond) // the committer is draining the queue
+	}
+	if r := waitResult(t, second); r.err != nil || r.m.ID != 2 {
+		t.Fatalf("second save: id %d err %v, want id 2", r.m.ID, r.err)
+	}
+}

@@ -70,8 +70,8 @@ type Store struct {
 }
 
 var (
-	_ state.Store         = (*Store)(nil)
-	_ state.MessageQueuer = (*Store)(nil)
+	_ state.Store            = (*Store)(nil)
+	_ state.MessageTryQueuer = (*Store)(nil)
 )
 
 // answerBatch is a committed (or failed) batch and each write's result.
@@ -185,20 +185,6 @@ func (s *Store) update(ctx context.Context, fn func(*wtx) error) error {
 	return <-req.done
 }
 
-// updateAsync is update without the wait: cb gets the outcome once the
-// transaction is durable (or failed), on the answerer goroutine, or on the
-// caller's when the write could not be queued. Writes queued one after the
-// other by one goroutine run in that order.
-func (s *Store) updateAsync(ctx context.Context, fn func(*wtx) error, cb func(error)) {
-	if err := ctx.Err(); err != nil {
-		cb(err)
-		return
-	}
-	if err := s.enqueue(&request{ctx: ctx, fn: fn, cb: cb}); err != nil {
-		cb(err)
-	}
-}
-
 // enqueue hands req to the committer, waiting while the queue is full.
 func (s *Store) enqueue(req *request) error {
 	s.mu.RLock()
@@ -211,6 +197,21 @@ func (s *Store) enqueue(req *request) error {
 		return nil
 	case <-req.ctx.Done():
 		return req.ctx.Err()
+	}
+}
+
+// tryEnqueue is enqueue without the wait: false when the queue is full.
+func (s *Store) tryEnqueue(req *request) (bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return false, state.ErrClosed
+	}
+	select {
+	case s.queue <- req:
+		return true, nil
+	default:
+		return false, nil
 	}
 }
 
