@@ -29,9 +29,26 @@ type IdleResult struct {
 	// what the connections cost the process itself) and file-backed pages
 	// (the binary and bbolt's read-only mmap of im.db, which logins page in
 	// per user record read; shared page cache the kernel can reclaim).
-	RSSAnon     rssSplit `json:"rss_anon,omitzero"`
-	RSSFile     rssSplit `json:"rss_file,omitzero"`
-	NoFileLimit uint64   `json:"nofile_limit"`
+	RSSAnon rssSplit `json:"rss_anon,omitzero"`
+	RSSFile rssSplit `json:"rss_file,omitzero"`
+	// Marginal is set with -marginal: the cost of the second half of the
+	// connections alone, which leaves out the server's fixed costs and what
+	// its heap kept of startup and provisioning (that the first connections
+	// reuse, so the whole-run figure understates the cost of one more).
+	Marginal    *rssMarginal `json:"rss_marginal,omitempty"`
+	NoFileLimit uint64       `json:"nofile_limit"`
+}
+
+// rssMarginal is the resident memory with the first half held (after a hold
+// of -duration) and what each connection of the second half added by the end.
+type rssMarginal struct {
+	Conns       uint64  `json:"conns"` // alive at the end minus alive at the middle
+	MidKB       uint64  `json:"mid_kb"`
+	AnonMidKB   uint64  `json:"anon_mid_kb"`
+	FileMidKB   uint64  `json:"file_mid_kb"`
+	PerConn     float64 `json:"per_conn_bytes"`
+	AnonPerConn float64 `json:"anon_per_conn_bytes"`
+	FilePerConn float64 `json:"file_per_conn_bytes"`
 }
 
 // rssSplit is one kind of resident memory (RssAnon or RssFile of
@@ -89,7 +106,9 @@ func perConn(before, after, conns uint64) float64 {
 // gradually), which makes the difference smaller, not larger. After is read
 // at the end of DURATION with every connection still open. The difference is
 // divided by the connections alive at the end; the anonymous and file-backed
-// parts are reported the same way.
+// parts are reported the same way. With -marginal the first half logs in
+// and is held for DURATION before the middle reading, then the second half
+// logs in and all are held for DURATION before the last.
 func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, t := scenarioFlags("idle", stderr)
 	n := fs.Int("n", 1000, "users to log in and hold (PREFIX1..PREFIXN)")
@@ -97,6 +116,7 @@ func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	hb := fs.Duration("heartbeat", 5*time.Second, "client heartbeat interval (TeamTalk clients: 30s to 4m)")
 	dur := fs.Duration("duration", 10*time.Second, "how long to hold the connections once all are in")
 	pid := fs.Int("pid", 0, "server pid for VmRSS (default: the pid of -socket's teamtalkd)")
+	marginal := fs.Bool("marginal", false, "log in and hold half, read the server's RSS, then the other half: report what each of the second half added")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -130,7 +150,6 @@ func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		mu      sync.Mutex
 		clients = make([]*client.Client, 0, *n)
 		cpu0    = cpuTime()
-		start   = time.Now()
 		phase   atomic.Value
 	)
 	defer func() {
@@ -159,25 +178,63 @@ func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Sprintf("%s: alive %d/%d heartbeats %d echoes %d%s errors %d", phase.Load(), alive, *n, hbs, echoes, rss, errs.total())
 	})
 	opts := client.Options{Heartbeat: *hb, DropEvents: true, EventBuffer: 1, NoDeliveryAck: false}
-	forEach(ctx, *n, *conc, func(i int) error {
+	// login logs users from+1..to in and returns how long that took.
+	login := func(from, to int) time.Duration {
 		t0 := time.Now()
-		c, _, kind, err := t.connect(ctx, i+1, *n, opts)
-		if err != nil {
-			errs.add(kind)
+		forEach(ctx, to-from, *conc, func(i int) error {
+			t0 := time.Now()
+			c, _, kind, err := t.connect(ctx, from+i+1, *n, opts)
+			if err != nil {
+				errs.add(kind)
+				return nil
+			}
+			hist.Record(time.Since(t0))
+			mu.Lock()
+			clients = append(clients, c)
+			mu.Unlock()
 			return nil
-		}
-		hist.Record(time.Since(t0))
-		mu.Lock()
-		clients = append(clients, c)
-		mu.Unlock()
-		return nil
-	})
-	ramp := time.Since(start)
-	phase.Store("holding")
-	select {
-	case <-ctx.Done():
-	case <-time.After(*dur):
+		})
+		return time.Since(t0)
 	}
+	hold := func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(*dur):
+		}
+	}
+	alive := func() (k uint64) {
+		for _, c := range clients {
+			if c.Err() == nil {
+				k++
+			}
+		}
+		return k
+	}
+	var ramp time.Duration
+	var aliveMid uint64
+	if *marginal && *pid != 0 && *n >= 2 {
+		ir.Marginal = &rssMarginal{}
+		ramp = login(0, *n/2)
+		phase.Store("holding half")
+		hold()
+		mu.Lock()
+		aliveMid = alive()
+		mu.Unlock()
+		if ir.Marginal.MidKB, err = rssKB(*pid); err != nil {
+			stop()
+			return err
+		}
+		if ir.Marginal.AnonMidKB, ir.Marginal.FileMidKB, err = rssParts(*pid); err != nil {
+			stop()
+			return err
+		}
+		phase.Store("connecting")
+		ramp += login(*n/2, *n)
+	} else {
+		ramp = login(0, *n)
+	}
+	phase.Store("holding")
+	hold()
 	stop()
 	if *pid != 0 {
 		if ir.RSSAfterKB, err = rssKB(*pid); err != nil {
@@ -202,6 +259,12 @@ func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		ir.RSSPerConn = perConn(ir.RSSBeforeKB, ir.RSSAfterKB, ir.Alive)
 		ir.RSSAnon.PerConn = perConn(ir.RSSAnon.BeforeKB, ir.RSSAnon.AfterKB, ir.Alive)
 		ir.RSSFile.PerConn = perConn(ir.RSSFile.BeforeKB, ir.RSSFile.AfterKB, ir.Alive)
+	}
+	if m := ir.Marginal; m != nil && ir.Alive > aliveMid {
+		m.Conns = ir.Alive - aliveMid
+		m.PerConn = perConn(m.MidKB, ir.RSSAfterKB, m.Conns)
+		m.AnonPerConn = perConn(m.AnonMidKB, ir.RSSAnon.AfterKB, m.Conns)
+		m.FilePerConn = perConn(m.FileMidKB, ir.RSSFile.AfterKB, m.Conns)
 	}
 	res := Result{
 		Scenario:   "idle",

@@ -39,3 +39,42 @@ func TestRSSParts(t *testing.T) {
 		t.Error("rssParts(-1): no error")
 	}
 }
+
+// TestIdleMarginal holds 16 connections in two halves against a teamtalkd and
+// checks that the marginal section covers the second half and is read from
+// the server's pid.
+func TestIdleMarginal(t *testing.T) {
+	sock := startAppliance(t, "")
+	if code, out, errb := ttbench(t, "provision", "-socket", sock, "-n", "16"); code != 0 {
+		t.Fatalf("provision: code %d\n%s%s", code, out, errb)
+	}
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		marginal bool
+	}{
+		{"whole run only", nil, false},
+		{"marginal", []string{"-marginal"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"idle", "-socket", sock, "-n", "16", "-c", "4", "-heartbeat", "200ms", "-duration", "300ms"}, tc.args...)
+			code, out, errb := ttbench(t, args...)
+			if code != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
+			}
+			i := lastResult(t, out).Idle
+			if i == nil || i.Alive != 16 || i.Conns != 16 {
+				t.Fatalf("idle: %+v", i)
+			}
+			if i.RSSAnon.AfterKB == 0 || i.RSSFile.AfterKB == 0 || i.RSSAnon.BeforeKB == 0 {
+				t.Errorf("anon/file split not read: %+v %+v", i.RSSAnon, i.RSSFile)
+			}
+			if m := i.Marginal; (m != nil) != tc.marginal {
+				t.Fatalf("marginal section %+v, want present %v", m, tc.marginal)
+			}
+			if m := i.Marginal; m != nil && (m.Conns != 8 || m.MidKB == 0 || m.AnonMidKB == 0 || m.FileMidKB == 0) {
+				t.Errorf("marginal: %+v, want 8 conns and the middle readings", *m)
+			}
+		})
+	}
+}
