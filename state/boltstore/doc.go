@@ -26,9 +26,13 @@
 //	departs          (sequence = last depart id)
 //	  u32 depart id                             -> JSON departRecord
 //	relations
-//	  u32 small id | u32 big id                 -> u32 last msg id | u32 created
-//	messages
+//	  u32 small id | u32 big id                 -> u32 last msg id | u32 created | u64 last log entry
+//	messages         (one-to-one messages stored before schema 2)
 //	  u32 small | u32 big | u32 msg id          -> message record
+//	msglog           (schema 2; sequence = last entry)
+//	  u64 entry                                 -> u32 msg id | u64 pair's previous entry | message record
+//	msgidx           (every 64th message id of a pair)
+//	  u32 small | u32 big | u32 msg id          -> u64 entry
 //	unread
 //	  u32 user | u32 peer                       -> u32 unread count
 //	sessions
@@ -50,7 +54,11 @@
 //	audio            (sequence = last audio id)
 //	  u32 audio id                              -> audio record (meta + bytes)
 //
-// A message record is u32 from | u8 type | u32 created | content. The schema
+// A message record is u32 from | u8 type | u32 created | content.
+// One-to-one messages are appended to msglog, each entry linked to its
+// pair's previous one, so a commit writes the log's last pages instead of a
+// page per conversation (msglog.go); reads walk a pair's chain from
+// relations or from msgidx and go on in messages for older ones. The schema
 // version in meta is raised by an ordered list of migrations (schema.go);
 // Open runs the missing ones in one transaction and refuses a file written by
 // a newer version.

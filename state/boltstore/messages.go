@@ -48,10 +48,19 @@ func pair(a, b uint32) (small, big uint32) {
 // singleMsg returns the message id of the pair (user, peer), seen from user:
 // To is the other party of the sender.
 func (r *rtx) singleMsg(user, peer, id uint32) (state.Message, bool, error) {
-	s, b := pair(user, peer)
-	v := r.get(bMessages, key(s, b, id))
-	if v == nil {
+	if id == 0 {
 		return state.Message{}, false, nil
+	}
+	s, b := pair(user, peer)
+	var v []byte
+	err := r.singleDesc(s, b, id, func(got uint32, rec []byte) (bool, error) {
+		if got == id {
+			v = rec
+		}
+		return false, nil
+	})
+	if err != nil || v == nil {
+		return state.Message{}, false, err
 	}
 	m, err := decodeMsg(v, 0, id)
 	if err != nil {
@@ -76,7 +85,7 @@ func (r *rtx) groupMsg(gid, id uint32) (state.Message, bool, error) {
 // lastSingleID is the newest message id of the pair (0 if none).
 func (r *rtx) lastSingleID(a, b uint32) uint32 {
 	s, bg := pair(a, b)
-	return u32(r.get(bRelations, key(s, bg)))
+	return decodeRelation(r.get(bRelations, key(s, bg))).last
 }
 
 // latest returns the newest message of userID's conversation; ok is false
@@ -228,19 +237,15 @@ func (m *pendingMsg) write() func(*wtx) error {
 
 func (w *wtx) saveSingleMsg(m *state.Message) error {
 	small, big := pair(m.From, m.To)
-	rel := key(small, big)
-	var last, created uint32 = 0, m.Created
-	if v := w.get(bRelations, rel); v != nil {
-		last, created = u32(v), u32(v[4:])
+	rel := relation{created: m.Created}
+	if v := w.get(bRelations, key(small, big)); v != nil {
+		rel = decodeRelation(v)
 	}
-	m.ID = last + 1
+	m.ID = rel.last + 1
 	if m.ID == 0 {
 		return fmt.Errorf("%w: message ids of %d/%d exhausted", state.ErrInvalid, small, big)
 	}
-	if err := w.put(bRelations, rel, key(m.ID, created)); err != nil {
-		return err
-	}
-	if err := w.put(bMessages, key(small, big, m.ID), encodeMsg(m.From, m.Type, m.Created, m.Content)); err != nil {
+	if err := w.appendSingle(small, big, m.ID, rel, encodeMsg(m.From, m.Type, m.Created, m.Content)); err != nil {
 		return err
 	}
 	uk := key(m.To, m.From)
@@ -319,40 +324,40 @@ func (s *Store) Messages(ctx context.Context, userID uint32, q state.HistoryQuer
 		if q.Count == 0 {
 			return nil
 		}
-		var (
-			bucket, p []byte
-			to        uint32
-			joined    uint32
-		)
 		switch q.Type {
 		case state.SessionSingle:
 			small, big := pair(userID, q.SessionID)
-			bucket, p = bMessages, key(small, big)
-		case state.SessionGroup:
-			j, err := r.joined(q.SessionID, userID)
-			if err != nil {
-				return err
-			}
-			bucket, p, to, joined = bGroupMessages, key(q.SessionID), q.SessionID, j
-		default:
-			return fmt.Errorf("%w: session type %d", state.ErrInvalid, q.Type)
-		}
-		var from []byte
-		if q.BeginID != 0 {
-			from = append(slices.Clone(p), putU32(q.BeginID)...)
-		}
-		return r.prefixReverse(bucket, p, from, func(k, v []byte) (bool, error) {
-			id := u32(k[len(p):])
-			m, err := decodeMsg(v, to, id)
-			if err != nil {
-				return false, err
-			}
-			if q.Type == state.SessionSingle {
+			return r.singleDesc(small, big, q.BeginID, func(id uint32, v []byte) (bool, error) {
+				m, err := decodeMsg(v, 0, id)
+				if err != nil {
+					return false, err
+				}
 				m.To = userID
 				if m.From == userID {
 					m.To = q.SessionID
 				}
-			} else if m.Created < joined {
+				out = append(out, m)
+				return uint32(len(out)) < q.Count, nil
+			})
+		case state.SessionGroup:
+		default:
+			return fmt.Errorf("%w: session type %d", state.ErrInvalid, q.Type)
+		}
+		joined, err := r.joined(q.SessionID, userID)
+		if err != nil {
+			return err
+		}
+		p := key(q.SessionID)
+		var from []byte
+		if q.BeginID != 0 {
+			from = append(slices.Clone(p), putU32(q.BeginID)...)
+		}
+		return r.prefixReverse(bGroupMessages, p, from, func(k, v []byte) (bool, error) {
+			m, err := decodeMsg(v, q.SessionID, u32(k[len(p):]))
+			if err != nil {
+				return false, err
+			}
+			if m.Created < joined {
 				// Older than the join: so is everything before it
 				// (ids and times grow together, up to clock skew).
 				return false, nil

@@ -24,6 +24,7 @@ type migration struct {
 func migrations() []migration {
 	return []migration{
 		{version: 1, name: "initial buckets", apply: migrateV1},
+		{version: 2, name: "one-to-one message log", apply: migrateV2},
 	}
 }
 
@@ -73,6 +74,17 @@ func migrateV1(tx *bolt.Tx) error {
 		bMeta, bUsers, bUserNames, bDeparts, bRelations, bMessages, bUnread, bSessions,
 		bGroups, bGroupMembers, bUserGroups, bGroupMessages, bTokens, bTokenOwners, bFiles, bAudio,
 	} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// migrateV2 creates the one-to-one message log's buckets (msglog.go). The
+// messages stored until then stay where they are and are read there.
+func migrateV2(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bMsgLog, bMsgIdx} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}

@@ -121,13 +121,18 @@ func (w *wtx) markSingleRead(userID, peer, msgID uint32) error {
 		return w.del(bUnread, uk)
 	}
 	small, big := pair(userID, peer)
-	p := key(small, big)
 	var newer uint32
-	c := w.tx.Bucket(bMessages).Cursor()
-	for k, v := c.Seek(key(small, big, msgID+1)); k != nil && hasPrefix(k, p); k, v = c.Next() {
-		if u32(v) == peer {
+	err := w.singleDesc(small, big, 0, func(id uint32, rec []byte) (bool, error) {
+		if id <= msgID {
+			return false, nil
+		}
+		if u32(rec) == peer {
 			newer++
 		}
+		return true, nil
+	})
+	if err != nil {
+		return err
 	}
 	if n := min(cur, newer); n > 0 {
 		return w.put(bUnread, uk, putU32(n))

@@ -18,6 +18,8 @@ var (
 	bDeparts       = []byte("departs")
 	bRelations     = []byte("relations")
 	bMessages      = []byte("messages")
+	bMsgLog        = []byte("msglog")
+	bMsgIdx        = []byte("msgidx")
 	bUnread        = []byte("unread")
 	bSessions      = []byte("sessions")
 	bGroups        = []byte("groups")
