@@ -61,6 +61,11 @@ func (r *rtx) bucket(name []byte) *bolt.Bucket {
 		}
 	}
 	b := r.tx.Bucket(name)
+	if b != nil && p == &bMsgLog[0] {
+		// Appended to at its end only: full pages, not the half-full
+		// ones a split leaves for keys that arrive in any order.
+		b.FillPercent = 1.0
+	}
 	if b != nil && r.nopen < len(r.open) {
 		r.open[r.nopen] = openBucket{name: p, b: b}
 		r.nopen++
