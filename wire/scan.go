@@ -1,6 +1,9 @@
 package wire
 
 import (
+	"encoding/binary"
+	"slices"
+
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"teamtalk/wire/pb"
@@ -117,6 +120,7 @@ type msgDataEdit struct {
 
 func appendMsgDataEdit(dst []byte, h Header, body []byte, e msgDataEdit) []byte {
 	start := len(dst)
+	dst = slices.Grow(dst, HeaderLen+len(body)+len(e.attachData)+2*binary.MaxVarintLen32+3)
 	dst = append(dst, make([]byte, HeaderLen)...)
 	for rest := body; len(rest) > 0; {
 		num, typ, n := protowire.ConsumeField(rest)

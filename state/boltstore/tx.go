@@ -39,13 +39,14 @@ type rtx struct {
 	// package's bucket name variables): bbolt looks a bucket up afresh on
 	// every Tx.Bucket of a read transaction, which made a loop of gets (the
 	// device tokens of a group's 500 members) spend most of its time there.
-	open  [6]openBucket
+	open  [8]openBucket
 	nopen int
 }
 
 type openBucket struct {
 	name *byte
 	b    *bolt.Bucket
+	c    *bolt.Cursor // get's, made on its first use
 }
 
 // bucket returns the top-level bucket called name, opened once per
@@ -73,7 +74,30 @@ func (r *rtx) bucket(name []byte) *bolt.Bucket {
 	return b
 }
 
-func (r *rtx) get(bucket, key []byte) []byte { return r.bucket(bucket).Get(key) }
+// get returns the value under key (nil if none), read with the bucket's
+// own cursor: bbolt's Bucket.Get makes a cursor, and grows its stack, per
+// call, which was a good part of a message save's allocations.
+func (r *rtx) get(bucket, key []byte) []byte {
+	b := r.bucket(bucket)
+	var c *bolt.Cursor
+	for i := range r.nopen {
+		if r.open[i].b == b {
+			if r.open[i].c == nil {
+				r.open[i].c = b.Cursor()
+			}
+			c = r.open[i].c
+			break
+		}
+	}
+	if c == nil {
+		return b.Get(key)
+	}
+	// Seek gives nested buckets a nil value, as Get does.
+	if k, v := c.Seek(key); string(k) == string(key) {
+		return v
+	}
+	return nil
+}
 
 // getJSON decodes the JSON value under key into v; it reports whether the key
 // exists.
