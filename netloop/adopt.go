@@ -24,7 +24,7 @@ func (g *Group) Adopt(fd int, h Handler, lo ListenOptions, local, remote netip.A
 	lo.defaults()
 	target := g.leastLoaded()
 	c := newConn(g, target, fd, h, lo.MaxFrame, lo.WriteBound)
-	c.remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	c.setRemote(netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port()))
 	la := netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
 	c.local = &la
 	c.idleTO.Store(int64(lo.IdleTimeout))

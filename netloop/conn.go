@@ -25,7 +25,7 @@ type Conn struct {
 	l         *loop // its Group is l.g
 	h         Handler
 	local     *netip.AddrPort // shared with the listener when accepted; set under mu when dialed
-	remote    netip.AddrPort
+	remoteIP  netip.Addr      // with remotePort, the peer's address (a netip.AddrPort pads 6 bytes)
 	ctx       atomic.Pointer[any]
 	idleTO    atomic.Int64
 	lastRead  atomic.Int64 // g.mono()
@@ -40,13 +40,15 @@ type Conn struct {
 	// nothing is queued, so an idle connection holds none. dirty reports
 	// that the connection is on its loop's flush list, waitOut that the
 	// socket refused bytes and EPOLLOUT is armed.
-	mu       sync.Mutex
-	out      *[]byte
-	sent     int
-	closeErr error
+	mu   sync.Mutex
+	out  *[]byte
+	sent int
+	// closeErr is the first recorded cause of the close, boxed: a
+	// connection that is not closing keeps only a nil pointer.
+	closeErr *error
 
 	// Loop-owned.
-	in         []byte // a partial frame carried between reads
+	in         *partial // a partial frame carried between reads; nil until the first one
 	cls        *idleList
 	prev, next *Conn
 	mark       int64
@@ -58,11 +60,43 @@ type Conn struct {
 	fd       int32 // under mu
 	events   uint32
 
+	remotePort uint16
+
 	// Flags, packed: dialed is set before the connection is shared; dirty,
 	// waitOut, registered and closePost are guarded by mu; opened is
 	// loop-owned.
 	dialed, dirty, waitOut, registered, closePost, opened bool
 }
+
+// partial holds a connection's incomplete frame between reads. It is boxed so
+// that the many connections that never have one (idle ones) keep only a nil
+// pointer; once allocated the box stays with the connection.
+type partial struct{ b []byte }
+
+// pending is the partial frame carried between reads, nil if none.
+func (c *Conn) pending() []byte {
+	if c.in == nil {
+		return nil
+	}
+	return c.in.b
+}
+
+// setPending replaces the partial frame (nil: none).
+func (c *Conn) setPending(b []byte) {
+	if c.in == nil {
+		if b == nil {
+			return
+		}
+		c.in = &partial{}
+	}
+	c.in.b = b
+}
+
+// setRemote records the peer's address.
+func (c *Conn) setRemote(ap netip.AddrPort) { c.remoteIP, c.remotePort = ap.Addr(), ap.Port() }
+
+// eofErr is the close cause of a connection the peer ended, shared by all.
+var eofErr error = io.EOF
 
 func newConn(g *Group, l *loop, fd int, h Handler, maxFrame, bound int) *Conn {
 	c := &Conn{l: l, fd: int32(fd), h: h, maxFrame: int32(min(maxFrame, math.MaxInt32)), bound: int32(min(bound, math.MaxInt32))}
@@ -86,15 +120,17 @@ func (c *Conn) State() State { return State(c.state.Load()) }
 // RemoteAddr is the peer's address (the dialed address for outbound
 // connections).
 func (c *Conn) RemoteAddr() net.Addr {
-	if !c.remote.IsValid() {
+	if !c.remoteIP.IsValid() {
 		return nil
 	}
-	return net.TCPAddrFromAddrPort(c.remote)
+	return net.TCPAddrFromAddrPort(c.RemoteAddrPort())
 }
 
 // RemoteAddrPort is RemoteAddr as a value (IPv4 in its 4-byte form), without
 // allocating; the zero value when unknown.
-func (c *Conn) RemoteAddrPort() netip.AddrPort { return c.remote }
+func (c *Conn) RemoteAddrPort() netip.AddrPort {
+	return netip.AddrPortFrom(c.remoteIP, c.remotePort)
+}
 
 // LocalAddr is the local address; nil until an outbound connect completes.
 func (c *Conn) LocalAddr() net.Addr {
@@ -108,10 +144,10 @@ func (c *Conn) LocalAddr() net.Addr {
 }
 
 func (c *Conn) remoteString() string {
-	if !c.remote.IsValid() {
+	if !c.remoteIP.IsValid() {
 		return "?"
 	}
-	return c.remote.String()
+	return c.RemoteAddrPort().String()
 }
 
 // SetContext attaches a value (a session, a link) to the connection.
@@ -343,8 +379,8 @@ func (c *Conn) writeOutLocked() error {
 // failLocked records err, drops the queue and has the loop close the
 // connection at once. Called with c.mu held.
 func (c *Conn) failLocked(err error) {
-	if c.closeErr == nil {
-		c.closeErr = err
+	if c.closeErr == nil && err != nil {
+		c.closeErr = &err
 	}
 	c.dropQueueLocked()
 	if State(c.state.Load()) != StateClosed {
@@ -383,7 +419,10 @@ func (c *Conn) closeWith(err error) {
 		c.mu.Unlock()
 		return
 	}
-	c.closeErr = err
+	c.closeErr = nil
+	if err != nil {
+		c.closeErr = &err
+	}
 	c.setStateLocked(StateClosing)
 	c.mu.Unlock()
 	l := c.l
@@ -496,9 +535,10 @@ func (l *loop) readable(c *Conn) {
 			err error
 		)
 		direct := false
-		if need := c.pendingNeed(); need-len(c.in) >= len(l.buf) {
+		if need := c.pendingNeed(); need-len(c.pending()) >= len(l.buf) {
 			// A big frame in progress: read straight into its buffer.
-			n, err = poll.Read(int(c.fd), c.in[len(c.in):need])
+			in := c.in.b
+			n, err = poll.Read(int(c.fd), in[len(in):need])
 			direct = true
 		} else {
 			n, err = poll.Read(int(c.fd), l.buf)
@@ -511,7 +551,7 @@ func (l *loop) readable(c *Conn) {
 			return
 		}
 		if n == 0 {
-			c.in = nil
+			c.setPending(nil)
 			l.peerClosed(c)
 			return
 		}
@@ -520,7 +560,7 @@ func (l *loop) readable(c *Conn) {
 		c.lastRead.Store(l.now)
 		l.touch(c)
 		if direct {
-			c.in = c.in[:len(c.in)+n]
+			c.in.b = c.in.b[:len(c.in.b)+n]
 			if !l.finishPending(c) {
 				return
 			}
@@ -535,43 +575,47 @@ func (l *loop) readable(c *Conn) {
 	}
 }
 
-// pendingNeed is the total length of the partial frame in c.in, or 0 when
-// there is none or its header is not complete yet.
+// pendingNeed is the total length of the partial frame, or 0 when there is
+// none or its header is not complete yet.
 func (c *Conn) pendingNeed() int {
-	if len(c.in) < wire.HeaderLen {
+	in := c.pending()
+	if len(in) < wire.HeaderLen {
 		return 0
 	}
-	return int(binary.BigEndian.Uint32(c.in))
+	return int(binary.BigEndian.Uint32(in))
 }
 
 // consume delivers the frames in data, completing a pending partial frame
 // first, and keeps an incomplete tail. It reports false once the
 // connection stopped reading.
 func (l *loop) consume(c *Conn, data []byte) bool {
-	if len(c.in) > 0 {
-		if len(c.in) < wire.HeaderLen {
-			k := min(wire.HeaderLen-len(c.in), len(data))
-			c.in = append(c.in, data[:k]...)
+	if in := c.pending(); len(in) > 0 { // so c.in is set
+		if len(in) < wire.HeaderLen {
+			k := min(wire.HeaderLen-len(in), len(data))
+			in = append(in, data[:k]...)
+			c.in.b = in
 			data = data[k:]
-			if len(c.in) < wire.HeaderLen {
+			if len(in) < wire.HeaderLen {
 				return true
 			}
-			flen, err := wire.FrameLen(c.in, int(c.maxFrame))
+			flen, err := wire.FrameLen(in, int(c.maxFrame))
 			if err != nil {
-				l.frameError(c, c.in, err)
+				l.frameError(c, in, err)
 				return false
 			}
-			if cap(c.in) < flen {
-				grown := make([]byte, len(c.in), flen)
-				copy(grown, c.in)
-				c.in = grown
+			if cap(in) < flen {
+				grown := make([]byte, len(in), flen)
+				copy(grown, in)
+				in = grown
+				c.in.b = in
 			}
 		}
 		need := c.pendingNeed()
-		k := min(need-len(c.in), len(data))
-		c.in = append(c.in, data[:k]...)
+		k := min(need-len(in), len(data))
+		in = append(in, data[:k]...)
+		c.in.b = in
 		data = data[k:]
-		if len(c.in) < need {
+		if len(in) < need {
 			return true
 		}
 		if !l.finishPending(c) {
@@ -592,7 +636,7 @@ func (l *loop) consume(c *Conn, data []byte) bool {
 			if size < wire.HeaderLen {
 				size = wire.HeaderLen
 			}
-			c.in = append(make([]byte, 0, size), data...)
+			c.setPending(append(make([]byte, 0, size), data...))
 			return true
 		}
 		if !l.deliver(c, data[:flen]) {
@@ -603,14 +647,14 @@ func (l *loop) consume(c *Conn, data []byte) bool {
 	return true
 }
 
-// finishPending delivers c.in if it holds a whole frame and releases it.
+// finishPending delivers the partial frame if it is whole and releases it.
 func (l *loop) finishPending(c *Conn) bool {
 	need := c.pendingNeed()
-	if need == 0 || len(c.in) < need {
+	frame := c.pending()
+	if need == 0 || len(frame) < need {
 		return true
 	}
-	frame := c.in
-	c.in = nil
+	c.in.b = nil
 	return l.deliver(c, frame)
 }
 
@@ -631,7 +675,7 @@ func (l *loop) frameError(c *Conn, data []byte, err error) {
 	l.counters.frameErrors.Add(1)
 	l.g.log.Warn("netloop: framing error, closing", "conn", uint32(c.id), "peer", c.remoteString(),
 		"length", length, "limit", c.maxFrame, "err", err)
-	c.in = nil
+	c.setPending(nil)
 	l.closeConn(c, fmt.Errorf("%w: peer %s: %w", ErrFraming, c.remoteString(), err))
 }
 
@@ -639,7 +683,7 @@ func (l *loop) frameError(c *Conn, data []byte, err error) {
 func (l *loop) peerClosed(c *Conn) {
 	c.mu.Lock()
 	if State(c.state.Load()) == StateOpen {
-		c.closeErr = io.EOF
+		c.closeErr = &eofErr
 		c.setStateLocked(StateClosing)
 	}
 	c.mu.Unlock()
@@ -707,10 +751,9 @@ func (l *loop) closeConn(c *Conn, err error) {
 		c.mu.Unlock()
 		return
 	}
-	if c.closeErr == nil {
-		c.closeErr = err
+	if c.closeErr != nil {
+		err = *c.closeErr // the first recorded cause
 	}
-	err = c.closeErr
 	c.setStateLocked(StateClosed)
 	c.dropQueueLocked()
 	fd := int(c.fd)
@@ -724,7 +767,7 @@ func (l *loop) closeConn(c *Conn, err error) {
 	c.registered = false
 	c.mu.Unlock()
 	l.untrack(c)
-	c.in = nil
+	c.setPending(nil)
 	l.g.unregister(c)
 	if errors.Is(err, ErrIdleTimeout) {
 		l.counters.idleCloses.Add(1)

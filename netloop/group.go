@@ -254,7 +254,7 @@ func (g *Group) Dial(addr string, h Handler, do DialOptions) (ConnID, error) {
 	l := g.leastLoaded()
 	c := newConn(g, l, fd, h, do.MaxFrame, do.WriteBound)
 	c.dialed = true
-	c.remote = addrPort(ta)
+	c.setRemote(addrPort(ta))
 	c.idleTO.Store(int64(do.IdleTimeout))
 	g.register(c)
 	l.counters.dialed.Add(1)

@@ -113,7 +113,7 @@ func (ln *Listener) accept(l *loop) {
 		ln.accepted.Add(1)
 		target := g.leastLoaded()
 		c := newConn(g, target, fd, ln.h, ln.opt.MaxFrame, ln.opt.WriteBound)
-		c.remote = ra
+		c.setRemote(ra)
 		c.local = &ln.local
 		if ln.anyLocal {
 			// Bound to every address: ask which one this connection took.
