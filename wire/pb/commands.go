@@ -3,6 +3,7 @@ package pb
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -78,14 +79,45 @@ func Commands() []Command {
 	return out
 }
 
-func command(cmd uint16, name string, sid ServiceID, body proto.Message) Command {
-	return Command{ID: cmd, Name: name, Service: uint16(sid), Body: body.ProtoReflect().Type()}
+// commandTable is every known command, indexed by id, made once from
+// describe: the enum name and the body type are looked up through protobuf
+// reflection, which on every call (every header a server writes asks for
+// its service id) cost ~5% of teamtalkd's CPU in a login storm.
+var commandTable = sync.OnceValue(func() *cmdTable {
+	t := &cmdTable{}
+	for cmd := 0x0100; cmd < len(t.index); cmd++ {
+		if c, ok := describe(uint16(cmd)); ok {
+			t.cmds = append(t.cmds, c)
+			t.index[cmd] = uint8(len(t.cmds))
+		}
+	}
+	return t
+})
+
+// cmdTable holds the commands; index[id] is 1 + the command's place in cmds,
+// 0 for an unknown id (every id is below 0x0800).
+type cmdTable struct {
+	index [0x0800]uint8
+	cmds  []Command
 }
 
 // Lookup returns the description of cmd and reports whether cmd is known.
 // The ids are the enum values of IM.BaseDefine, which are authoritative where
 // the reference's .proto comments disagree (0x0212, 0x0731–0x0734).
 func Lookup(cmd uint16) (Command, bool) {
+	t := commandTable()
+	if int(cmd) >= len(t.index) || t.index[cmd] == 0 {
+		return Command{}, false
+	}
+	return t.cmds[t.index[cmd]-1], true
+}
+
+func command(cmd uint16, name string, sid ServiceID, body proto.Message) Command {
+	return Command{ID: cmd, Name: name, Service: uint16(sid), Body: body.ProtoReflect().Type()}
+}
+
+// describe is Lookup made afresh, for commandTable.
+func describe(cmd uint16) (Command, bool) {
 	switch cmd {
 	case uint16(LoginCmdID_CID_LOGIN_REQ_MSGSERVER):
 		return command(cmd, LoginCmdID(cmd).String(), ServiceID_SID_LOGIN, (*IMMsgServReq)(nil)), true
