@@ -28,11 +28,12 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	conc := fs.Int("c", 100, "concurrent clients")
 	count := fs.Int("count", 0, "logins to attempt (0: -n, or unlimited with -duration)")
 	dur := fs.Duration("duration", 0, "run this long instead of a count")
+	rate := fs.Float64("rate", 0, "open loop: start logins at this many per second, at most -c in flight, latency from each login's scheduled start (0: closed loop, each of the -c clients logs in again at once)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	if *n < 1 || *conc < 1 {
-		fmt.Fprintln(stderr, "ttbench login: -n and -c must be positive")
+	if *n < 1 || *conc < 1 || *rate < 0 {
+		fmt.Fprintln(stderr, "ttbench login: -n and -c must be positive, -rate not negative")
 		return errUsage
 	}
 	if *count == 0 && *dur == 0 {
@@ -68,6 +69,19 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	st := newStorm(t)
 	forEach(ctx, attempts, *conc, func(i int) error {
 		t0 := time.Now()
+		if *rate > 0 {
+			// Open loop: login i is due at start + i/rate, whether or not
+			// earlier ones are done; one that starts late (every worker
+			// was busy) counts the wait in its latency.
+			due := start.Add(time.Duration(float64(i) / *rate * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			t0 = due
+		}
 		kind, err := st.login(ctx, i%*n+1, *conc)
 		if err != nil {
 			if *dur > 0 && windowEnded(ctx) {
@@ -87,7 +101,7 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Scenario:   "login",
 		Target:     t.describe(),
 		ClientType: t.ctype,
-		Params:     map[string]any{"users": *n, "concurrency": *conc, "count": *count, "duration": dur.String(), "http_step": t.perLogin},
+		Params:     map[string]any{"users": *n, "concurrency": *conc, "count": *count, "duration": dur.String(), "http_step": t.perLogin, "rate": *rate},
 		Seconds:    round2(el.Seconds()),
 		Unit:       "logins",
 		Ops:        ok.Load(),

@@ -116,6 +116,13 @@ func TestScenariosAgainstAppliance(t *testing.T) {
 				t.Errorf("logins %d (latency count %d), want 40", r.Ops, r.Latency.Count)
 			}
 		}},
+		{"login at a set rate (open loop)", []string{"login", "-n", "16", "-c", "4", "-count", "40", "-rate", "200"}, func(t *testing.T, r Result) {
+			// The 40th login is due 195 ms after the first: the run
+			// cannot be shorter, however fast the server.
+			if r.Ops != 40 || r.Params["rate"] != 200.0 || r.Seconds < 0.19 {
+				t.Errorf("logins %d rate %v in %.2fs, want 40 at 200/s in >= 0.19s", r.Ops, r.Params["rate"], r.Seconds)
+			}
+		}},
 		{"login with the HTTP step, msg by login URL", []string{"login", "-login", "http://" + st.Addresses["login.http_listen"] + "/msg_server", "-http", "-n", "8", "-c", "2"}, func(t *testing.T, r Result) {
 			if r.Ops != 8 || r.Params["http_step"] != true {
 				t.Errorf("logins %d http_step %v, want 8 true", r.Ops, r.Params["http_step"])
