@@ -56,10 +56,28 @@ type slot struct {
 }
 
 // user is the slots of one user: first inline (n 0 when there are none),
-// the rest, rarely any, in a slice.
+// the rest, rarely any, in a slice behind a pointer, so that the map value
+// is 24 bytes rather than 40.
 type user struct {
 	first slot
-	rest  []slot
+	rest  *[]slot // nil when there are none
+}
+
+// others returns the slots after first.
+func (u *user) others() []slot {
+	if u.rest == nil {
+		return nil
+	}
+	return *u.rest
+}
+
+// setOthers replaces the slots after first.
+func (u *user) setOthers(rest []slot) {
+	if len(rest) == 0 {
+		u.rest = nil
+		return
+	}
+	u.rest = &rest
 }
 
 // find returns the slot of (link, ct), or nil.
@@ -67,9 +85,10 @@ func (u *user) find(link netloop.ConnID, ct uint32) *slot {
 	if u.first.n > 0 && u.first.link == link && u.first.ct == ct {
 		return &u.first
 	}
-	for i := range u.rest {
-		if u.rest[i].link == link && u.rest[i].ct == ct {
-			return &u.rest[i]
+	rest := u.others()
+	for i := range rest {
+		if rest[i].link == link && rest[i].ct == ct {
+			return &rest[i]
 		}
 	}
 	return nil
@@ -80,7 +99,7 @@ func (u *user) onLink(link netloop.ConnID) bool {
 	if u.first.n > 0 && u.first.link == link {
 		return true
 	}
-	for _, s := range u.rest {
+	for _, s := range u.others() {
 		if s.link == link {
 			return true
 		}
@@ -94,21 +113,23 @@ func (u *user) empty() bool { return u.first.n == 0 }
 // compact keeps first filled while any slot is: a slot whose count fell
 // to 0 is replaced by the last one.
 func (u *user) compact() {
-	for i := 0; i < len(u.rest); {
-		if u.rest[i].n == 0 {
-			u.rest[i] = u.rest[len(u.rest)-1]
-			u.rest = u.rest[:len(u.rest)-1]
+	rest := u.others()
+	if rest == nil {
+		return
+	}
+	for i := 0; i < len(rest); {
+		if rest[i].n == 0 {
+			rest[i] = rest[len(rest)-1]
+			rest = rest[:len(rest)-1]
 			continue
 		}
 		i++
 	}
-	if u.first.n == 0 && len(u.rest) > 0 {
-		u.first = u.rest[len(u.rest)-1]
-		u.rest = u.rest[:len(u.rest)-1]
+	if u.first.n == 0 && len(rest) > 0 {
+		u.first = rest[len(rest)-1]
+		rest = rest[:len(rest)-1]
 	}
-	if len(u.rest) == 0 {
-		u.rest = nil
-	}
+	u.setOthers(rest)
 }
 
 // dropLink removes every slot of link.
@@ -116,9 +137,10 @@ func (u *user) dropLink(link netloop.ConnID) {
 	if u.first.link == link {
 		u.first.n = 0
 	}
-	for i := range u.rest {
-		if u.rest[i].link == link {
-			u.rest[i].n = 0
+	rest := u.others()
+	for i := range rest {
+		if rest[i].link == link {
+			rest[i].n = 0
 		}
 	}
 	u.compact()
@@ -129,7 +151,7 @@ func (u *user) pcCount() int {
 	if u.first.n > 0 && isPC(u.first.ct) {
 		n += int(u.first.n)
 	}
-	for _, s := range u.rest {
+	for _, s := range u.others() {
 		if isPC(s.ct) {
 			n += int(s.n)
 		}
@@ -142,7 +164,7 @@ func (u *user) each(fn func(slot)) {
 	if u.first.n > 0 {
 		fn(u.first)
 	}
-	for _, s := range u.rest {
+	for _, s := range u.others() {
 		fn(s)
 	}
 }
@@ -207,7 +229,7 @@ func (t *table) addLocked(sh *shard, link netloop.ConnID, uid, ct uint32) {
 		if u.empty() {
 			u.first = slot{link: link, ct: ct, n: 1}
 		} else {
-			u.rest = append(u.rest, slot{link: link, ct: ct, n: 1})
+			u.setOthers(append(u.others(), slot{link: link, ct: ct, n: 1}))
 		}
 	}
 	sh.m[uid] = u
