@@ -2,6 +2,7 @@ package msg
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 
@@ -45,10 +46,75 @@ func (c *client) session() (uid uint32, ct pb.ClientType, ok bool) {
 // high nibble 0x1_).
 func mobile(ct pb.ClientType) bool { return uint32(ct)&0x10 != 0 }
 
-// user is the set of local connections of one user id.
+// user is the set of local connections of one user id, in login order: the
+// first inline, the rest (a user on several devices) behind a pointer, so
+// that the usual user is a 24-byte map value and no allocation of its own.
 type user struct {
-	conns    []*client
-	pcOnline bool // route's last IMServerPCLoginStatusNotify
+	first    *client
+	rest     *[]*client // nil when there are none
+	pcOnline bool       // route's last IMServerPCLoginStatusNotify
+}
+
+// appendConns appends u's connections to dst.
+func (u *user) appendConns(dst []*client) []*client {
+	if u.first != nil {
+		dst = append(dst, u.first)
+	}
+	if u.rest != nil {
+		dst = append(dst, *u.rest...)
+	}
+	return dst
+}
+
+// len is the number of u's connections.
+func (u *user) len() int {
+	n := 0
+	if u.first != nil {
+		n = 1
+	}
+	if u.rest != nil {
+		n += len(*u.rest)
+	}
+	return n
+}
+
+// add appends c to u's connections.
+func (u *user) add(c *client) {
+	if u.first == nil {
+		u.first = c
+		return
+	}
+	var rest []*client
+	if u.rest != nil {
+		rest = *u.rest
+	}
+	rest = append(rest, c)
+	u.rest = &rest
+}
+
+// remove takes c out of u's connections, keeping the others' order.
+func (u *user) remove(c *client) {
+	var rest []*client
+	if u.rest != nil {
+		rest = *u.rest
+	}
+	switch {
+	case u.first == c:
+		u.first = nil
+		if len(rest) > 0 {
+			u.first, rest = rest[0], rest[1:]
+		}
+	default:
+		i := slices.Index(rest, c)
+		if i < 0 {
+			return
+		}
+		rest = append(rest[:i:i], rest[i+1:]...)
+	}
+	u.rest = nil
+	if len(rest) > 0 {
+		u.rest = &rest
+	}
 }
 
 type connShard struct {
@@ -58,7 +124,7 @@ type connShard struct {
 
 type userShard struct {
 	mu sync.Mutex
-	m  map[uint32]*user
+	m  map[uint32]user
 }
 
 // registry holds the client connections by id and the logged-in ones by
@@ -72,7 +138,7 @@ func newRegistry() *registry {
 	r := &registry{}
 	for i := range r.conns {
 		r.conns[i].m = map[netloop.ConnID]*client{}
-		r.users[i].m = map[uint32]*user{}
+		r.users[i].m = map[uint32]user{}
 	}
 	return r
 }
@@ -104,11 +170,8 @@ func (r *registry) addUser(uid uint32, c *client) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.m[uid]
-	if u == nil {
-		u = &user{}
-		s.m[uid] = u
-	}
-	u.conns = append(u.conns, c)
+	u.add(c)
+	s.m[uid] = u
 }
 
 // removeUser takes c out of uid's connections.
@@ -116,18 +179,15 @@ func (r *registry) removeUser(uid uint32, c *client) {
 	s := &r.users[uid%shards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := s.m[uid]
-	if u == nil {
+	u, ok := s.m[uid]
+	if !ok {
 		return
 	}
-	for i, x := range u.conns {
-		if x == c {
-			u.conns = append(u.conns[:i:i], u.conns[i+1:]...)
-			break
-		}
-	}
-	if len(u.conns) == 0 {
+	u.remove(c)
+	if u.first == nil {
 		delete(s.m, uid)
+	} else {
+		s.m[uid] = u
 	}
 }
 
@@ -136,11 +196,11 @@ func (r *registry) userConns(uid uint32) []*client {
 	s := &r.users[uid%shards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := s.m[uid]
-	if u == nil {
+	u, ok := s.m[uid]
+	if !ok {
 		return nil
 	}
-	return append([]*client(nil), u.conns...)
+	return u.appendConns(make([]*client, 0, u.len()))
 }
 
 // appendUserConns appends uid's connections to dst (a caller's buffer, so
@@ -149,8 +209,8 @@ func (r *registry) appendUserConns(dst []*client, uid uint32) []*client {
 	s := &r.users[uid%shards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if u := s.m[uid]; u != nil {
-		dst = append(dst, u.conns...)
+	if u, ok := s.m[uid]; ok {
+		dst = u.appendConns(dst)
 	}
 	return dst
 }
@@ -161,11 +221,12 @@ func (r *registry) setPCOnline(uid uint32, on bool) bool {
 	s := &r.users[uid%shards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := s.m[uid]
-	if u == nil {
+	u, ok := s.m[uid]
+	if !ok {
 		return false
 	}
 	u.pcOnline = on
+	s.m[uid] = u
 	return true
 }
 
@@ -173,8 +234,8 @@ func (r *registry) setPCOnline(uid uint32, on bool) bool {
 func (r *registry) pcOnline(uid uint32) bool {
 	s := &r.users[uid%shards]
 	s.mu.Lock()
-	u := s.m[uid]
-	if u == nil {
+	u, ok := s.m[uid]
+	if !ok {
 		s.mu.Unlock()
 		return false
 	}
@@ -182,7 +243,8 @@ func (r *registry) pcOnline(uid uint32) bool {
 		s.mu.Unlock()
 		return true
 	}
-	conns := append([]*client(nil), u.conns...)
+	var buf [4]*client
+	conns := u.appendConns(buf[:0])
 	s.mu.Unlock()
 	for _, c := range conns {
 		if _, ct, ok := c.session(); ok && !mobile(ct) {
@@ -210,7 +272,7 @@ func (r *registry) all() []*client {
 		s := &r.users[i]
 		s.mu.Lock()
 		for _, u := range s.m {
-			out = append(out, u.conns...)
+			out = u.appendConns(out)
 		}
 		s.mu.Unlock()
 	}
@@ -239,7 +301,7 @@ func (r *registry) counts() (users, conns int) {
 		s.mu.Lock()
 		users += len(s.m)
 		for _, u := range s.m {
-			conns += len(u.conns)
+			conns += u.len()
 		}
 		s.mu.Unlock()
 	}
