@@ -65,6 +65,14 @@ type Options struct {
 	// that wait for a reply on this client (the reply would be read by the
 	// goroutine it blocks), nor call Close (use go c.Close()).
 	Handler func(Event)
+	// MsgData, when set, receives every IMMsgData (a chat message) on the
+	// reader goroutine as the fields wire.ScanMsgData reads, instead of a
+	// MessageEvent: no decode, no allocation (a load generator's receivers
+	// spent a third of their time decoding). f.Data and f.Attach point into
+	// the read buffer and are valid only during the call. The delivery ack
+	// is sent as usual; a body the scan refuses is decoded and becomes a
+	// MessageEvent. The rules of Handler apply.
+	MsgData func(h wire.Header, f wire.MsgDataFields)
 	// EventBuffer is the capacity of the Events channel. Default 64.
 	EventBuffer int
 	// DropEvents makes the reader drop (and count) events when the Events
@@ -420,6 +428,15 @@ func (c *Client) dispatch(frame []byte) {
 		c.hbEcho.Add(1)
 		return
 	}
+	if h.CommandID == pb.CmdMsgData && c.opt.MsgData != nil {
+		if f, ok := wire.ScanMsgData(body); ok {
+			if !c.opt.NoDeliveryAck {
+				c.deliveryAck(f.From, f.To, f.MsgID, f.Type)
+			}
+			c.opt.MsgData(h, f)
+			return
+		}
+	}
 	msg, err := wire.DecodeBody(h.CommandID, body)
 	if err != nil {
 		c.badBodies.Add(1)
@@ -430,20 +447,20 @@ func (c *Client) dispatch(frame []byte) {
 		return
 	}
 	if m, ok := msg.(*pb.IMMsgData); ok && !c.opt.NoDeliveryAck {
-		c.deliveryAck(m)
+		c.deliveryAck(m.GetFromUserId(), m.GetToSessionId(), m.GetMsgId(), m.GetMsgType())
 	}
 	c.emit(newEvent(h, msg))
 }
 
 // deliveryAck tells the server a message arrived (PROTOCOL.md §4.3 step 6).
-func (c *Client) deliveryAck(m *pb.IMMsgData) {
+func (c *Client) deliveryAck(from, to, msgID uint32, t pb.MsgType) {
 	me := c.UserID()
-	st := sessionTypeOf(m.GetMsgType())
-	peer := m.GetToSessionId()
-	if st == pb.SessionType_SESSION_TYPE_SINGLE && m.GetFromUserId() != me {
-		peer = m.GetFromUserId()
+	st := sessionTypeOf(t)
+	peer := to
+	if st == pb.SessionType_SESSION_TYPE_SINGLE && from != me {
+		peer = from
 	}
-	ack := &pb.IMMsgDataAck{UserId: &me, SessionId: &peer, MsgId: proto.Uint32(m.GetMsgId()), SessionType: st.Enum()}
+	ack := &pb.IMMsgDataAck{UserId: &me, SessionId: &peer, MsgId: &msgID, SessionType: st.Enum()}
 	if err := c.queue(uint16(pb.MessageCmdID_CID_MSG_DATA_ACK), 0, ack); err == nil {
 		c.deliveryAcks.Add(1)
 	}

@@ -138,3 +138,54 @@ func TestDeliveryAcksOneWrite(t *testing.T) {
 		t.Errorf("DeliveryAcks = %d, want 5", got)
 	}
 }
+
+// TestMsgDataHandler: with Options.MsgData, chat messages reach it as
+// scanned fields (no MessageEvent), their delivery acks still go out, and
+// other frames are events as before.
+func TestMsgDataHandler(t *testing.T) {
+	type got struct {
+		from, msgID uint32
+		data        string
+	}
+	msgs := make(chan got, 4)
+	c, _, sside, frames := pipeClient(t, Options{MsgData: func(h wire.Header, f wire.MsgDataFields) {
+		msgs <- got{f.From, f.MsgID, string(f.Data)}
+	}})
+	var burst []byte
+	for id := uint32(1); id <= 2; id++ {
+		m := &pb.IMMsgData{FromUserId: proto.Uint32(7), ToSessionId: proto.Uint32(1), MsgId: proto.Uint32(id), CreateTime: proto.Uint32(0),
+			MsgType: pb.MsgType_MSG_TYPE_SINGLE_TEXT.Enum(), MsgData: []byte{'a' + byte(id)}}
+		var err error
+		if burst, err = wire.AppendMarshal(burst, wire.NewHeader(pb.CmdMsgData, 0), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	burst, err := wire.AppendMarshal(burst, wire.NewHeader(pb.CmdMsgTimeResponse, 0), &pb.IMClientTimeRsp{ServerTime: proto.Uint32(5)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sside.Write(burst); err != nil {
+		t.Fatal(err)
+	}
+	for id := uint32(1); id <= 2; id++ {
+		select {
+		case g := <-msgs:
+			if want := (got{7, id, string([]byte{'a' + byte(id)})}); g != want {
+				t.Errorf("MsgData got %+v, want %+v", g, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no MsgData call")
+		}
+		if h := nextFrame(t, frames); h.CommandID != pb.CmdMsgDataAck {
+			t.Fatalf("frame %s, want the delivery ack", pb.CommandName(h.CommandID))
+		}
+	}
+	select {
+	case ev := <-c.Events():
+		if _, ok := ev.(*OtherEvent); !ok {
+			t.Errorf("event %T, want the time response as an OtherEvent", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event for the time response")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"teamtalk/client"
+	"teamtalk/wire"
 	"teamtalk/wire/pb"
 )
 
@@ -108,14 +109,13 @@ func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		snd[i] = &gSender{idx: i, tokens: make(chan struct{}, *inflight)}
 	}
 
-	onMessage := func(m *gMember) func(client.Event) {
-		return func(ev client.Event) {
-			me, ok := ev.(*client.MessageEvent)
-			if !ok || me.Msg.GetMsgType() != pb.MsgType_MSG_TYPE_GROUP_TEXT {
+	onMessage := func(m *gMember) func(wire.Header, wire.MsgDataFields) {
+		return func(_ wire.Header, f wire.MsgDataFields) {
+			if f.Type != pb.MsgType_MSG_TYPE_GROUP_TEXT {
 				return
 			}
 			s0 := startNanos.Load()
-			si, seq, at, ok := parseGroupText(cipher, me.Msg.GetMsgData())
+			si, seq, at, ok := parseGroupText(cipher, f.Data)
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			if !ok || si >= len(m.got) || s0 == 0 {
@@ -153,7 +153,7 @@ func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	err = forEach(ctx, *size, 100, func(i int) error {
 		m := members[i]
 		o := opts
-		o.Handler = onMessage(m)
+		o.MsgData = onMessage(m)
 		c, res, kind, err := t.connect(ctx, i+1, *size, o)
 		if err != nil {
 			return fmt.Errorf("log in %s: %s: %w", t.userName(i+1), kind, err)
