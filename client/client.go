@@ -370,7 +370,10 @@ func (c *Client) reader() {
 	}
 	dec := wire.NewDecoder(c.opt.MaxFrame)
 	for {
-		_, rerr := dec.Fill(c.conn)
+		n, rerr := dec.Fill(c.conn)
+		if n > 0 {
+			c.lastRecv.Store(time.Now().UnixNano()) // once per read, not per frame
+		}
 		for {
 			frame, err := dec.Next()
 			if err != nil {
@@ -398,7 +401,6 @@ func (c *Client) reader() {
 // dispatch handles one whole frame on the reader goroutine.
 func (c *Client) dispatch(frame []byte) {
 	c.framesIn.Add(1)
-	c.lastRecv.Store(time.Now().UnixNano())
 	h := wire.ParseHeader(frame)
 	body := frame[wire.HeaderLen:h.Length]
 	if h.Seq != 0 {

@@ -50,9 +50,10 @@ type gSender struct {
 // gMember is one logged-in member and what it received, by sender and seq.
 // Its handler (the client's reader goroutine) is the only writer.
 type gMember struct {
-	idx int
-	c   *client.Client
-	id  uint32
+	idx     int
+	c       *client.Client
+	id      uint32
+	scratch []byte // the decrypt buffer of the member's reader goroutine
 
 	mu      sync.Mutex
 	got     [][]uint8 // sender index → seq → deliveries (saturating)
@@ -115,7 +116,7 @@ func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				return
 			}
 			s0 := startNanos.Load()
-			si, seq, at, ok := parseGroupText(cipher, f.Data)
+			si, seq, at, ok := parseGroupText(cipher, &m.scratch, f.Data)
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			if !ok || si >= len(m.got) || s0 == 0 {
@@ -363,9 +364,9 @@ func groupText(dst []byte, si, seq int, at time.Duration, size int) []byte {
 
 // parseGroupText decrypts a group message body and reads its sender, seq
 // and send offset (nanoseconds since the run's start).
-func parseGroupText(c *client.Cipher, data []byte) (si, seq int, at int64, ok bool) {
+func parseGroupText(c *client.Cipher, scratch *[]byte, data []byte) (si, seq int, at int64, ok bool) {
 	var v [3]int64
-	if !parseIntsText(c, data, "ttg ", v[:]) {
+	if !parseIntsText(c, scratch, data, "ttg ", v[:]) {
 		return 0, 0, 0, false
 	}
 	return int(v[0]), int(v[1]), v[2], true

@@ -30,14 +30,14 @@ func TestGroupText(t *testing.T) {
 			if len(text) != tc.size {
 				t.Fatalf("len %d, want %d", len(text), tc.size)
 			}
-			s, q, at, ok := parseGroupText(c, c.Encrypt(text))
+			s, q, at, ok := parseGroupText(c, nil, c.Encrypt(text))
 			if !ok || s != tc.sender || q != tc.seq || at != int64(tc.at) {
 				t.Fatalf("parse = %d %d %d %v", s, q, at, ok)
 			}
 		})
 	}
 	for _, bad := range [][]byte{nil, []byte("plain"), c.Encrypt([]byte("ttb 1 2 3 ")), c.Encrypt([]byte("ttg 1 2 ")), c.Encrypt([]byte("ttg 1 -2 5 "))} {
-		if _, _, _, ok := parseGroupText(c, bad); ok {
+		if _, _, _, ok := parseGroupText(c, nil, bad); ok {
 			t.Errorf("parseGroupText(%q) ok", bad)
 		}
 	}

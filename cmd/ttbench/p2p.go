@@ -46,6 +46,7 @@ type pair struct {
 	sender   *client.Client
 	receiver *client.Client
 	to       uint32 // the receiver's user id
+	scratch  []byte // the receiver's decrypt buffer (its reader goroutine's)
 	tokens   chan struct{}
 
 	mu       sync.Mutex
@@ -104,7 +105,7 @@ func runP2P(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return func(_ wire.Header, f wire.MsgDataFields) {
 			<-startOnce // start is set before the first send
 			now := time.Since(start)
-			pi, seq, ok := parseBenchText(cipher, f.Data)
+			pi, seq, ok := parseBenchText(cipher, &p.scratch, f.Data)
 			if !ok || pi != p.idx {
 				p.mu.Lock()
 				p.unknown++
@@ -364,9 +365,9 @@ func benchText(dst []byte, pi, seq, size int) []byte {
 }
 
 // parseBenchText decrypts a message body and reads its pair and seq.
-func parseBenchText(c *client.Cipher, data []byte) (pi, seq int, ok bool) {
+func parseBenchText(c *client.Cipher, scratch *[]byte, data []byte) (pi, seq int, ok bool) {
 	var v [2]int64
-	if !parseIntsText(c, data, "ttb ", v[:]) {
+	if !parseIntsText(c, scratch, data, "ttb ", v[:]) {
 		return 0, 0, false
 	}
 	return int(v[0]), int(v[1]), true
@@ -388,10 +389,17 @@ func appendIntsText(dst []byte, prefix string, size int, vs ...int64) []byte {
 
 // parseIntsText decrypts a message body written by appendIntsText with
 // prefix and reads its first len(out) numbers, which must not be negative.
-func parseIntsText(c *client.Cipher, data []byte, prefix string, out []int64) bool {
-	plain, err := c.Decrypt(data)
+func parseIntsText(c *client.Cipher, scratch *[]byte, data []byte, prefix string, out []int64) bool {
+	var dst []byte
+	if scratch != nil {
+		dst = (*scratch)[:0]
+	}
+	plain, err := c.AppendDecrypt(dst, data)
 	if err != nil {
 		return false
+	}
+	if scratch != nil {
+		*scratch = plain // reused by the next call: no allocation once grown
 	}
 	rest, found := bytes.CutPrefix(plain, []byte(prefix))
 	if !found {

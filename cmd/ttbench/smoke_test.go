@@ -373,14 +373,14 @@ func TestBenchText(t *testing.T) {
 			if len(text) != tc.sz {
 				t.Fatalf("len %d, want %d", len(text), tc.sz)
 			}
-			p, s, ok := parseBenchText(c, c.Encrypt(text))
+			p, s, ok := parseBenchText(c, nil, c.Encrypt(text))
 			if !ok || p != tc.pair || s != tc.seq {
 				t.Fatalf("parse = %d %d %v", p, s, ok)
 			}
 		})
 	}
 	for _, bad := range [][]byte{nil, []byte("not base64!"), c.Encrypt([]byte("hello world")), c.Encrypt([]byte("ttb x 1 "))} {
-		if _, _, ok := parseBenchText(c, bad); ok {
+		if _, _, ok := parseBenchText(c, nil, bad); ok {
 			t.Errorf("parseBenchText(%q) ok", bad)
 		}
 	}

@@ -6,6 +6,7 @@
 package textcrypt
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/base64"
@@ -93,31 +94,44 @@ func (c *Cipher) Encrypt(plain []byte) []byte {
 // the reference does), decrypt every block, and take the length from the last
 // 4 bytes. It fails with ErrBadCiphertext when the input is not such text.
 func (c *Cipher) Decrypt(text []byte) ([]byte, error) {
-	clean := make([]byte, 0, len(text))
-	for _, b := range text {
-		switch b {
-		case ' ', '\t', '\r', '\n', '=':
-			continue
+	return c.AppendDecrypt(nil, text)
+}
+
+// AppendDecrypt appends the plain text of text (see Decrypt) to dst and
+// returns the extended slice. A dst with base64 decoded length of spare
+// capacity, and text without whitespace (as clients send it), cost no
+// allocation.
+func (c *Cipher) AppendDecrypt(dst, text []byte) ([]byte, error) {
+	clean := bytes.TrimRight(text, "=")
+	if bytes.ContainsAny(clean, " \t\r\n=") {
+		clean = make([]byte, 0, len(text))
+		for _, b := range text {
+			switch b {
+			case ' ', '\t', '\r', '\n', '=':
+				continue
+			}
+			clean = append(clean, b)
 		}
-		clean = append(clean, b)
 	}
-	raw := make([]byte, base64.RawStdEncoding.DecodedLen(len(clean)))
+	start := len(dst)
+	dst = grow(dst, base64.RawStdEncoding.DecodedLen(len(clean)))
+	raw := dst[start:]
 	n, err := base64.RawStdEncoding.Decode(raw, clean)
 	if err != nil {
-		return nil, fmt.Errorf("%w: base64: %w", ErrBadCiphertext, err)
+		return dst[:start], fmt.Errorf("%w: base64: %w", ErrBadCiphertext, err)
 	}
 	raw = raw[:n]
 	if n == 0 || n%aes.BlockSize != 0 {
-		return nil, fmt.Errorf("%w: %d bytes is not a whole number of blocks", ErrBadCiphertext, n)
+		return dst[:start], fmt.Errorf("%w: %d bytes is not a whole number of blocks", ErrBadCiphertext, n)
 	}
 	for off := 0; off < n; off += aes.BlockSize {
 		c.block.Decrypt(raw[off:off+aes.BlockSize], raw[off:off+aes.BlockSize])
 	}
 	plainLen := binary.BigEndian.Uint32(raw[n-4:])
 	if uint64(plainLen) > uint64(n) {
-		return nil, fmt.Errorf("%w: length %d over %d bytes", ErrBadCiphertext, plainLen, n)
+		return dst[:start], fmt.Errorf("%w: length %d over %d bytes", ErrBadCiphertext, plainLen, n)
 	}
-	return raw[:plainLen], nil
+	return dst[:start+int(plainLen)], nil
 }
 
 // Encrypt encrypts plain with key, for callers that need it once (see

@@ -150,6 +150,11 @@ func FuzzDecrypt(f *testing.F) {
 			}
 			return
 		}
+		// AppendDecrypt agrees, after what dst held.
+		got, err := c.AppendDecrypt([]byte("pre"), in)
+		if err != nil || string(got[:3]) != "pre" || !bytes.Equal(got[3:], plain) {
+			t.Fatalf("AppendDecrypt of %q: %q, %v; Decrypt %q", in, got, err, plain)
+		}
 		// What decrypts re-encrypts to something that decrypts the same.
 		again, err := c.Decrypt(c.Encrypt(plain))
 		if err != nil || !bytes.Equal(again, plain) {
