@@ -8,14 +8,34 @@ import (
 // limiter is the per-name login failure limiter (PROTOCOL.md §7.2): failures
 // are remembered for window; once more than limit are remembered, logins of
 // that name are refused until the oldest expire. A success clears the name.
-// Memory is bounded: a name keeps at most limit+1 failure times, and names
-// whose failures all expired are swept.
+// Memory is bounded: a name keeps at most limit+1 failure times, names
+// whose failures all expired are swept, at most maxTrackedNames names are
+// remembered (failures of further names go uncounted here; msg's
+// per-address limit still counts them), and a name is remembered by its
+// first maxNameKey bytes, so a flood of failed logins under made-up long
+// names cannot grow the map without bound.
 type limiter struct {
 	limit  int
 	window time.Duration
 
 	mu    sync.Mutex
 	fails map[string][]time.Time // oldest first
+	// fullSwept is when a full map was last swept for room: at most once
+	// a second, so a flood at the cap does not scan the map per failure.
+	fullSwept time.Time
+}
+
+const (
+	maxTrackedNames = 100_000
+	maxNameKey      = 128
+)
+
+// nameKey is what the limiter remembers name by.
+func nameKey(name string) string {
+	if len(name) > maxNameKey {
+		return name[:maxNameKey]
+	}
+	return name
 }
 
 func newLimiter(limit int, window time.Duration) *limiter {
@@ -44,13 +64,25 @@ func (l *limiter) prune(name string, now time.Time) []time.Time {
 func (l *limiter) blocked(name string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.prune(name, now)) > l.limit
+	return len(l.prune(nameKey(name), now)) > l.limit
 }
 
 // fail records a failed login of name at now.
 func (l *limiter) fail(name string, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	name = nameKey(name)
+	if _, ok := l.fails[name]; !ok && len(l.fails) >= maxTrackedNames {
+		if now.Sub(l.fullSwept) >= time.Second {
+			l.fullSwept = now
+			for n := range l.fails {
+				l.prune(n, now)
+			}
+		}
+		if len(l.fails) >= maxTrackedNames {
+			return
+		}
+	}
 	ts := append(l.prune(name, now), now)
 	if len(ts) > l.limit+1 {
 		ts = ts[len(ts)-l.limit-1:]
@@ -62,7 +94,7 @@ func (l *limiter) fail(name string, now time.Time) {
 func (l *limiter) clear(name string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.fails, name)
+	delete(l.fails, nameKey(name))
 }
 
 // sweep forgets every name whose failures all expired.
