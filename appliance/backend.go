@@ -305,7 +305,7 @@ func (s *Supervisor) collect(prev map[string][2]uint64, secs float64) ctlapi.Cou
 		}
 		var c map[string]uint64
 		if svc != nil {
-			c = safeStatus(svc).Counters
+			c = safeCounters(svc)
 		}
 		p := prev[u.name]
 		msgs += float64(delta(c[ctlapi.CounterMsgs], p[0]))

@@ -316,6 +316,21 @@ func safeStatus(svc daemons.Service) (st ctlapi.ServiceStatus) {
 	return svc.Status()
 }
 
+// safeCounters is a service's counters, from Counters when it is a
+// daemons.CounterSource (without building its Status), else from Status.
+func safeCounters(svc daemons.Service) (c map[string]uint64) {
+	cs, ok := svc.(daemons.CounterSource)
+	if !ok {
+		return safeStatus(svc).Counters
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			c = nil
+		}
+	}()
+	return cs.Counters()
+}
+
 // unitState returns the named instance's state ("" if none); for tests and logs.
 func (s *Supervisor) unitState(name string) ctlapi.State {
 	for _, u := range s.units {

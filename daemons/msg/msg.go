@@ -99,8 +99,12 @@ type Service struct {
 	hostname string
 }
 
-// Service implements the supervisor's optional reload interface.
-var _ daemons.Reloader = (*Service)(nil)
+// Service implements the supervisor's optional reload and counters
+// interfaces.
+var (
+	_ daemons.Reloader      = (*Service)(nil)
+	_ daemons.CounterSource = (*Service)(nil)
+)
 
 // New builds a msg service from its dependencies; it starts nothing.
 func New(d daemons.Deps) (daemons.Service, error) {
@@ -334,8 +338,20 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 			st.Peers = append(st.Peers, p.Peers()...)
 		}
 	}
+	st.Counters = s.Counters()
+	if g != nil {
+		st.Sockets = s.Sockets()
+		st.Timers = s.Timers()
+		s.tlsStatus(&st)
+	}
+	return st
+}
+
+// Counters implements daemons.CounterSource: Status's counters alone.
+func (s *Service) Counters() map[string]uint64 {
+	_, _, _, _, _, _, g := s.pools()
 	users, conns := s.reg.counts()
-	st.Counters = map[string]uint64{
+	c := map[string]uint64{
 		ctlapi.CounterOnline:        uint64(users),
 		ctlapi.CounterLogins:        s.c.logins.Load(),
 		ctlapi.CounterMsgs:          s.c.msgsIn.Load(),
@@ -364,16 +380,13 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 	}
 	if g != nil {
 		t := g.Stats().Total
-		st.Counters["bytes_in"] = t.BytesIn
-		st.Counters["bytes_out"] = t.BytesOut
-		st.Counters["frame_errors"] = t.FrameErrors
-		st.Counters["idle_closes"] = t.IdleCloses
-		st.Counters["slow_reader_closes"] = t.SlowReaderCloses
-		st.Sockets = s.Sockets()
-		st.Timers = s.Timers()
-		s.tlsStatus(&st)
+		c["bytes_in"] = t.BytesIn
+		c["bytes_out"] = t.BytesOut
+		c["frame_errors"] = t.FrameErrors
+		c["idle_closes"] = t.IdleCloses
+		c["slow_reader_closes"] = t.SlowReaderCloses
 	}
-	return st
+	return c
 }
 
 // Sockets lists the service's sockets: the listener, client connections
