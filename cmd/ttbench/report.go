@@ -159,7 +159,10 @@ func (r *Result) print(w io.Writer) error {
 		fmt.Fprintf(tw, "heartbeats sent / echoed\t%d / %d\n", i.HeartbeatsSent, i.HeartbeatEchoes)
 		if i.PID != 0 {
 			fmt.Fprintf(tw, "server RSS (pid %d)\tbefore %d KiB, after %d KiB\n", i.PID, i.RSSBeforeKB, i.RSSAfterKB)
-			fmt.Fprintf(tw, "server RSS per connection\t%.0f bytes\n", i.RSSPerConn)
+			fmt.Fprintf(tw, "server RSS per connection\t%.0f bytes (heap etc. %.0f, file-backed %.0f)\n", i.RSSPerConn, i.RSSAnon.PerConn, i.RSSFile.PerConn)
+			if m := i.Marginal; m != nil {
+				fmt.Fprintf(tw, "  per connection of the 2nd half\t%.0f bytes (heap etc. %.0f, file-backed %.0f; %d conns)\n", m.PerConn, m.AnonPerConn, m.FilePerConn, m.Conns)
+			}
 		}
 		fmt.Fprintf(tw, "open files limit\t%d\n", i.NoFileLimit)
 	}
@@ -239,6 +242,8 @@ func writeTable(w io.Writer, results []Result) {
 			check = fmt.Sprintf("lost %d dup %d ooo %d", r.P2P.Lost, r.P2P.Duplicates, r.P2P.OutOfOrder)
 		case r.Group != nil:
 			check = fmt.Sprintf("lost %d dup %d", r.Group.Lost, r.Group.Duplicates)
+		case r.Idle != nil && r.Idle.PID != 0 && r.Idle.Marginal != nil:
+			check = fmt.Sprintf("%.0f B/conn, 2nd half %.0f", r.Idle.RSSPerConn, r.Idle.Marginal.PerConn)
 		case r.Idle != nil && r.Idle.PID != 0:
 			check = fmt.Sprintf("%.0f B/conn", r.Idle.RSSPerConn)
 		case r.Idle != nil:
