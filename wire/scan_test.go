@@ -10,7 +10,7 @@ import (
 	"teamtalk/wire/pb"
 )
 
-func scanBody(t testing.TB, m *pb.IMMsgData) []byte {
+func scanBody(t testing.TB, m proto.Message) []byte {
 	t.Helper()
 	b, err := MarshalBody(m)
 	if err != nil {
@@ -178,15 +178,6 @@ func BenchmarkScanMsgData(b *testing.B) {
 	})
 }
 
-func ackBody(t testing.TB, m *pb.IMMsgDataAck) []byte {
-	t.Helper()
-	b, err := MarshalBody(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func scanAck() *pb.IMMsgDataAck {
 	return &pb.IMMsgDataAck{UserId: proto.Uint32(1), SessionId: proto.Uint32(2), MsgId: proto.Uint32(3), SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum()}
 }
@@ -194,7 +185,7 @@ func scanAck() *pb.IMMsgDataAck {
 // TestScanMsgDataAck: what the scan accepts DecodeBody accepts; it refuses
 // what it cannot vouch for.
 func TestScanMsgDataAck(t *testing.T) {
-	full := ackBody(t, scanAck())
+	full := scanBody(t, scanAck())
 	add := func(num protowire.Number, typ protowire.Type, v uint64) []byte {
 		b := protowire.AppendTag(append([]byte{}, full...), num, typ)
 		if typ == protowire.BytesType {
@@ -210,11 +201,11 @@ func TestScanMsgDataAck(t *testing.T) {
 		wantOK bool
 	}{
 		{"ack", full, true},
-		{"group", ackBody(t, &pb.IMMsgDataAck{UserId: proto.Uint32(1), SessionId: proto.Uint32(9), MsgId: proto.Uint32(0), SessionType: pb.SessionType_SESSION_TYPE_GROUP.Enum()}), true},
+		{"group", scanBody(t, &pb.IMMsgDataAck{UserId: proto.Uint32(1), SessionId: proto.Uint32(9), MsgId: proto.Uint32(0), SessionType: pb.SessionType_SESSION_TYPE_GROUP.Enum()}), true},
 		{"unknown field", add(7, protowire.BytesType, 1), true},
 		{"session type again, declared", add(4, protowire.VarintType, 2), true},
 		{"session type again, undeclared", add(4, protowire.VarintType, 9), false},
-		{"missing msg id", ackBody(t, noMsgID), false},
+		{"missing msg id", scanBody(t, noMsgID), false},
 		{"user id as bytes", add(1, protowire.BytesType, 1), false},
 		{"truncated", full[:len(full)-1], false},
 		{"empty", nil, false},
@@ -242,7 +233,7 @@ func checkScanAck(t *testing.T, body []byte, ok bool) {
 
 // FuzzScanMsgDataAck: whatever ScanMsgDataAck accepts, DecodeBody accepts.
 func FuzzScanMsgDataAck(f *testing.F) {
-	f.Add(ackBody(f, scanAck()))
+	f.Add(scanBody(f, scanAck()))
 	f.Add([]byte{0x08, 0x01, 0x10, 0x02, 0x18, 0x03, 0x20, 0x05})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, body []byte) {

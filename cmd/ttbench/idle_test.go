@@ -44,10 +44,7 @@ func TestRSSParts(t *testing.T) {
 // checks that the marginal section covers the second half and is read from
 // the server's pid.
 func TestIdleMarginal(t *testing.T) {
-	sock := startAppliance(t, "")
-	if code, out, errb := ttbench(t, "provision", "-socket", sock, "-n", "16"); code != 0 {
-		t.Fatalf("provision: code %d\n%s%s", code, out, errb)
-	}
+	sock := provisioned(t, 16)
 	for _, tc := range []struct {
 		name     string
 		args     []string

@@ -9,10 +9,7 @@ import (
 // how each outcome is counted: successes as logins, refusals and dial
 // failures under their kinds.
 func TestLoginStormOutcomes(t *testing.T) {
-	sock := startAppliance(t, "")
-	if code, out, errb := ttbench(t, "provision", "-socket", sock, "-n", "4"); code != 0 {
-		t.Fatalf("provision: code %d\n%s%s", code, out, errb)
-	}
+	sock := provisioned(t, 4)
 	for _, tc := range []struct {
 		name    string
 		args    []string

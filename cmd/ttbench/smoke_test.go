@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -30,6 +31,18 @@ func TestMain(m *testing.M) {
 // startAppliance runs teamtalkd on a fresh data dir (or dir), every
 // listener on a loopback port 0 and the message rate limit lifted, and
 // returns its control socket once it is ready. It is stopped at cleanup.
+// provisioned starts a teamtalkd (startAppliance) with users bench1..benchN
+// and returns its control socket.
+func provisioned(t *testing.T, n int) string {
+	t.Helper()
+	sock := startAppliance(t, "")
+	want := fmt.Sprintf("provisioned %d users bench1..bench%d", n, n)
+	if code, out, errb := ttbench(t, "provision", "-socket", sock, "-n", strconv.Itoa(n)); code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("provision: code %d\n%s%s", code, out, errb)
+	}
+	return sock
+}
+
 func startAppliance(t *testing.T, dir string) string {
 	t.Helper()
 	if dir == "" {
@@ -98,10 +111,7 @@ func lastResult(t *testing.T, out string) Result {
 }
 
 func TestScenariosAgainstAppliance(t *testing.T) {
-	sock := startAppliance(t, "")
-	if code, out, errb := ttbench(t, "provision", "-socket", sock, "-n", "16"); code != 0 || !strings.Contains(out, "provisioned 16 users bench1..bench16") {
-		t.Fatalf("provision: code %d\n%s%s", code, out, errb)
-	}
+	sock := provisioned(t, 16)
 	st, err := (&ctlclient.Client{Socket: sock}).Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
