@@ -13,7 +13,7 @@
 #   SIZE [100]         p2p message bytes           DURATION [10s] p2p send time
 #   IDLE_N [10000]     idle connections            IDLE_HOLD [10s] idle hold time
 #   GROUP_SIZE [500]   group members (all online)  GROUP_SENDERS [1] members sending
-#   GROUP_INFLIGHT [16] group msgs in flight per sender; GROUP_DURATION [10s]
+#   GROUP_INFLIGHT [32] group msgs in flight per sender; GROUP_DURATION [10s]
 #   MIXED_USERS [2000] users online in mixed (10% active)  MIXED_DURATION [10s]
 #   MIXED_ARGS []      more flags for ttbench mixed (rates: -p2p-rate 500 ...)
 #   PPROF [0]          1: serve /debug/pprof on the metrics address (printed) during the run
@@ -33,7 +33,7 @@ main() {
 	local login_c=${LOGIN_C:-100} login_count=${LOGIN_COUNT:-20000}
 	local pairs=${PAIRS:-100} inflight=${INFLIGHT:-4 10} size=${SIZE:-100} duration=${DURATION:-10s}
 	local idle_n=${IDLE_N:-10000} idle_hold=${IDLE_HOLD:-10s}
-	local group_size=${GROUP_SIZE:-500} group_senders=${GROUP_SENDERS:-1} group_inflight=${GROUP_INFLIGHT:-16} group_duration=${GROUP_DURATION:-10s}
+	local group_size=${GROUP_SIZE:-500} group_senders=${GROUP_SENDERS:-1} group_inflight=${GROUP_INFLIGHT:-32} group_duration=${GROUP_DURATION:-10s}
 	local mixed_users=${MIXED_USERS:-2000} mixed_duration=${MIXED_DURATION:-10s}
 	[ -x "$bin/teamtalkd" ] || fatal "$bin/teamtalkd missing (make build)"
 	[ -x "$bin/ttbench" ] || fatal "$bin/ttbench missing (make build)"
