@@ -280,26 +280,12 @@ func TestCrashSafety(t *testing.T) {
 	var sentTotal, unackedTotal, checked int
 	for cycle := 1; cycle <= cycles; cycle++ {
 		a := start(t, fmt.Sprintf("crash%d", cycle), dir)
-		addr := a.addr("msg.listen")
 		if cycle > 1 {
-			checked = checkHistory(t, addr, pairs, log)
+			checked = checkHistory(t, a.addr("msg.listen"), pairs, log)
 		}
-		before := log.count()
-		ctx, cancel := context.WithCancel(context.Background())
-		l := startLoad(ctx, t, addr, pairs, fmt.Sprintf("c%d", cycle), log, 10*time.Second)
-		// Kill once traffic flows, at a random moment within the next second.
-		eventually(t, 10*time.Second, "first acks", func() bool { return log.count() > before })
-		time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond)
-		if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		err := <-a.exited
-		a.exited <- err
-		sent, unacked, _ := l.wait() // errors are expected: the server died
-		cancel()
+		sent, unacked := killUnderLoad(t, a, rng, pairs, fmt.Sprintf("c%d", cycle), log)
 		sentTotal += sent
 		unackedTotal += unacked
-		t.Logf("cycle %d: %d sends, %d acked, %d without ack at the kill", cycle, sent, log.count()-before, unacked)
 		for _, f := range []string{"im.db", "appliance.db"} {
 			checkBolt(t, filepath.Join(dir, f))
 		}
@@ -311,4 +297,26 @@ func TestCrashSafety(t *testing.T) {
 	}
 	a.stop()
 	t.Logf("crash safety: %d SIGKILL cycles, %d sends, %d acked messages all in history, %d unacked at kills", cycles, sentTotal, checked, unackedTotal)
+}
+
+// killUnderLoad runs p2p load (tag names its messages) against a, SIGKILLs
+// a at a random moment within a second of the first acks, waits for the
+// load to stop and logs the cycle. It returns the sends and the sends
+// without an ack at the kill.
+func killUnderLoad(t *testing.T, a *appliance, rng *rand.Rand, pairs [][2]string, tag string, log *ackLog) (sent, unacked int) {
+	t.Helper()
+	before := log.count()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l := startLoad(ctx, t, a.addr("msg.listen"), pairs, tag, log, 10*time.Second)
+	eventually(t, 10*time.Second, "first acks", func() bool { return log.count() > before })
+	time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond)
+	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err := <-a.exited
+	a.exited <- err
+	sent, unacked, _ = l.wait() // errors are expected: the server died
+	t.Logf("%s: %d sends, %d acked, %d without ack at the kill", tag, sent, log.count()-before, unacked)
+	return sent, unacked
 }

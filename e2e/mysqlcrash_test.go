@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,25 +35,12 @@ func TestCrashSafetyMySQL(t *testing.T) {
 		if cycle == 1 {
 			seedCtl(t, a, 2*len(pairs))
 		}
-		addr := a.addr("msg.listen")
 		if cycle > 1 {
-			checked = checkHistory(t, addr, pairs, log)
+			checked = checkHistory(t, a.addr("msg.listen"), pairs, log)
 		}
-		before := log.count()
-		ctx, cancel := context.WithCancel(context.Background())
-		l := startLoad(ctx, t, addr, pairs, fmt.Sprintf("m%d", cycle), log, 10*time.Second)
-		eventually(t, 10*time.Second, "first acks", func() bool { return log.count() > before })
-		time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond)
-		if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		err := <-a.exited
-		a.exited <- err
-		sent, unacked, _ := l.wait() // errors are expected: the server died
-		cancel()
+		sent, unacked := killUnderLoad(t, a, rng, pairs, fmt.Sprintf("m%d", cycle), log)
 		sentTotal += sent
 		unackedTotal += unacked
-		t.Logf("cycle %d: %d sends, %d acked, %d without ack at the kill", cycle, sent, log.count()-before, unacked)
 		checkBolt(t, filepath.Join(dir, "appliance.db"))
 		if _, err := os.Stat(filepath.Join(dir, "im.db")); err == nil {
 			t.Fatal("im.db exists: the IM store must be on MariaDB")
