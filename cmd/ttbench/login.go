@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -157,13 +156,9 @@ func newStorm(t *target) *storm {
 // the error's kind for the report, as target.connect names them.
 func (s *storm) login(ctx context.Context, i, n int) (string, error) {
 	t := s.t
-	addr := t.msgAddr
-	if t.perLogin {
-		info, err := client.ResolveWith(ctx, t.hc, t.loginURL)
-		if err != nil {
-			return "http", err
-		}
-		addr = info.Addr()
+	addr, err := t.addr(ctx)
+	if err != nil {
+		return "http", err
 	}
 	d := s.dialer
 	if la := t.sourceAddr(i, n); la != "" {
@@ -176,11 +171,7 @@ func (s *storm) login(ctx context.Context, i, n int) (string, error) {
 	}
 	defer conn.Close()
 	if err := s.exchange(ctx, conn, t.userName(i)); err != nil {
-		var le *client.LoginError
-		if errors.As(err, &le) {
-			return "login_refused_" + strings.ToLower(strings.TrimPrefix(le.Code.String(), "REFUSE_REASON_")), err
-		}
-		return errKind("login", err), err
+		return loginKind(err), err
 	}
 	return "", nil
 }

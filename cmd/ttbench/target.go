@@ -150,13 +150,9 @@ func (t *target) userName(i int) string { return fmt.Sprintf("%s%d", t.prefix, i
 func (t *target) connect(ctx context.Context, i, n int, opt client.Options) (*client.Client, *client.LoginResult, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
-	addr := t.msgAddr
-	if t.perLogin {
-		info, err := client.ResolveWith(ctx, t.hc, t.loginURL)
-		if err != nil {
-			return nil, nil, "http", err
-		}
-		addr = info.Addr()
+	addr, err := t.addr(ctx)
+	if err != nil {
+		return nil, nil, "http", err
 	}
 	opt.ClientType = t.clientType
 	opt.LocalAddr = t.sourceAddr(i, n)
@@ -167,13 +163,33 @@ func (t *target) connect(ctx context.Context, i, n int, opt client.Options) (*cl
 	res, err := c.Login(ctx, t.userName(i), t.password)
 	if err != nil {
 		c.Close()
-		var le *client.LoginError
-		if errors.As(err, &le) {
-			return nil, nil, "login_refused_" + strings.ToLower(strings.TrimPrefix(le.Code.String(), "REFUSE_REASON_")), err
-		}
-		return nil, nil, errKind("login", err), err
+		return nil, nil, loginKind(err), err
 	}
 	return c, res, "", nil
+}
+
+// addr returns the msg server's address for the next connection: the
+// login server's answer when every login takes the HTTP step, else the
+// resolved -msg address.
+func (t *target) addr(ctx context.Context) (string, error) {
+	if !t.perLogin {
+		return t.msgAddr, nil
+	}
+	info, err := client.ResolveWith(ctx, t.hc, t.loginURL)
+	if err != nil {
+		return "", err
+	}
+	return info.Addr(), nil
+}
+
+// loginKind names a failed login for the report: a refusal by its reason
+// (login_refused_db_validate_failed), anything else as errKind does.
+func loginKind(err error) string {
+	var le *client.LoginError
+	if errors.As(err, &le) {
+		return "login_refused_" + strings.ToLower(strings.TrimPrefix(le.Code.String(), "REFUSE_REASON_"))
+	}
+	return errKind("login", err)
 }
 
 // errKind names an error for the "errors by kind" line: the step plus a
