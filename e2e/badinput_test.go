@@ -224,23 +224,7 @@ func randomBytes(seed uint64, n int) []byte {
 // msgCounter reads one of msg's counters from the control API.
 func msgCounter(t *testing.T, a *appliance, name string) uint64 {
 	t.Helper()
-	ctx, cancel := ctx10()
-	defer cancel()
-	ss, err := a.ctl.Services(ctx)
-	if err != nil {
-		t.Fatalf("services: %v", err)
-	}
-	for _, s := range ss {
-		if s.Name == "msg" {
-			v, ok := s.Counters[name]
-			if !ok {
-				t.Fatalf("msg reports no counter %q: %v", name, s.Counters)
-			}
-			return v
-		}
-	}
-	t.Fatal("no msg service")
-	return 0
+	return serviceCounter(t, a, "msg", name)
 }
 
 // chat has two logged-in clients exchange one message each way: the

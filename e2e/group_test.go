@@ -25,14 +25,7 @@ func groupHosts(t *testing.T, extra int, setsA ...string) (a, b *appliance) {
 		args = append(args, "-set", s)
 	}
 	a = start(t, "A", dirA, args...)
-	b = start(t, "B", "",
-		"-set", `services=["msg"]`,
-		"-set", fmt.Sprintf(`msg.dbproxy=["%s"]`, a.addr("dbproxy.listen")),
-		"-set", fmt.Sprintf(`msg.route=["%s"]`, a.addr("route.listen")),
-		"-set", fmt.Sprintf(`msg.login=["%s"]`, a.addr("login.msgserver_listen")),
-		"-set", `msg.file=[]`, "-set", "msg.push=",
-	)
-	return a, b
+	return a, startMsgOnly(t, "B", a)
 }
 
 // serviceCounter reads one counter of one service from the control API.

@@ -52,14 +52,7 @@ func twoHostsOn(t *testing.T, be backend) (a, b *appliance) {
 	if be.postseed != nil {
 		be.postseed(t, a, 0)
 	}
-	b = start(t, "B", "",
-		"-set", `services=["msg"]`,
-		"-set", fmt.Sprintf(`msg.dbproxy=["%s"]`, a.addr("dbproxy.listen")),
-		"-set", fmt.Sprintf(`msg.route=["%s"]`, a.addr("route.listen")),
-		"-set", fmt.Sprintf(`msg.login=["%s"]`, a.addr("login.msgserver_listen")),
-		"-set", `msg.file=[]`, "-set", "msg.push=",
-	)
-	return a, b
+	return a, startMsgOnly(t, "B", a)
 }
 
 func TestEndToEnd(t *testing.T) {
@@ -321,4 +314,17 @@ func sendWhile(t *testing.T, a *appliance, peer, addr string, during func()) []u
 	time.Sleep(time.Second)
 	close(stop)
 	return <-done
+}
+
+// startMsgOnly starts a teamtalkd that runs msg alone, linked to a's
+// dbproxy, route and login (no file or push), as a second msg host does.
+func startMsgOnly(t *testing.T, name string, a *appliance) *appliance {
+	t.Helper()
+	return start(t, name, "",
+		"-set", `services=["msg"]`,
+		"-set", fmt.Sprintf(`msg.dbproxy=["%s"]`, a.addr("dbproxy.listen")),
+		"-set", fmt.Sprintf(`msg.route=["%s"]`, a.addr("route.listen")),
+		"-set", fmt.Sprintf(`msg.login=["%s"]`, a.addr("login.msgserver_listen")),
+		"-set", `msg.file=[]`, "-set", "msg.push=",
+	)
 }
