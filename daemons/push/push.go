@@ -69,9 +69,6 @@ type Service struct {
 	hook   *http.Client
 	jobs   chan task
 
-	mu    sync.Mutex
-	links map[netloop.ConnID]time.Time
-
 	c counters
 }
 
@@ -115,7 +112,6 @@ func New(d daemons.Deps) (daemons.Service, error) {
 	return &Service{
 		d: d, log: lg, cfg: d.Config.Push, lcfg: link.ConfigFrom(d.Config), loops: min(max(d.Config.Netloop.Loops, 1), 2),
 		backoff: 250 * time.Millisecond, maxBackoff: 10 * time.Second,
-		links: map[netloop.ConnID]time.Time{},
 	}, nil
 }
 
@@ -213,9 +209,6 @@ type handler struct{ s *Service }
 func (h handler) OnOpen(c *netloop.Conn) {
 	s := h.s
 	s.net.Opened(c)
-	s.mu.Lock()
-	s.links[c.ID()] = time.Now()
-	s.mu.Unlock()
 	s.c.linksOpened.Add(1)
 	s.log.Info("push: msg server linked", "conn", c.ID(), "remote", c.RemoteAddr())
 }
@@ -223,9 +216,6 @@ func (h handler) OnOpen(c *netloop.Conn) {
 func (h handler) OnClose(c *netloop.Conn, err error) {
 	s := h.s
 	s.net.Closed(c.ID())
-	s.mu.Lock()
-	delete(s.links, c.ID())
-	s.mu.Unlock()
 	s.log.Info("push: msg server link closed", "conn", c.ID(), "err", err)
 }
 
@@ -421,9 +411,6 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 	}
 	st.Sockets = s.Sockets()
 	st.Timers = s.Timers()
-	s.mu.Lock()
-	nlinks := len(s.links)
-	s.mu.Unlock()
 	var jwts uint64
 	if a := s.apns.Load(); a != nil {
 		a.sign.mu.Lock()
@@ -431,7 +418,7 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 		a.sign.mu.Unlock()
 	}
 	st.Counters = map[string]uint64{
-		"links":            uint64(nlinks),
+		"links":            uint64(s.net.Len()),
 		"links_opened":     s.c.linksOpened.Load(),
 		"requests":         s.c.requests.Load(),
 		"tokens":           s.c.tokens.Load(),

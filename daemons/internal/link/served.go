@@ -13,7 +13,8 @@ import (
 // Served is the netloop Group of a service that accepts server links (route,
 // login, file, push) with the Inbound tracking those links. The zero value is
 // ready for Start; before Start (the console may ask before Run) the getters
-// return nil and Opened, Closed, Sockets, Timers and NetStats are no-ops.
+// return nil, Len returns 0 and Opened, Closed, Sockets, Timers and NetStats
+// are no-ops.
 // Every method but Start and Stop is safe from any goroutine.
 type Served struct {
 	g   atomic.Pointer[netloop.Group]
@@ -59,6 +60,14 @@ func (s *Served) Group() *netloop.Group { return s.g.Load() }
 
 // Inbound returns the link tracker (nil before Start).
 func (s *Served) Inbound() *Inbound { return s.in.Load() }
+
+// Len is Inbound.Len: how many links are open (0 before Start).
+func (s *Served) Len() int {
+	if in := s.in.Load(); in != nil {
+		return in.Len()
+	}
+	return 0
+}
 
 // Opened is Inbound.Opened, for a listener's OnOpen.
 func (s *Served) Opened(c *netloop.Conn) {
