@@ -168,53 +168,42 @@ func (s *Store) SaveMessage(ctx context.Context, nm state.NewMessage) (state.Mes
 // committer's queue, and done runs on the answerer goroutine after the
 // batch holding it is durable (batches are answered in commit order).
 func (s *Store) SaveMessageAsync(ctx context.Context, nm state.NewMessage, done func(state.Message, error)) {
-	req := s.msgRequest(ctx, nm, done)
-	if req == nil {
-		return
-	}
-	if err := ctx.Err(); err != nil {
-		req.cb(err)
-		return
-	}
-	if err := s.enqueue(req); err != nil {
-		req.cb(err)
-	}
+	s.queueMsg(ctx, nm, done, true)
 }
 
 // TrySaveMessageAsync implements state.MessageTryQueuer: SaveMessageAsync
 // that reports false instead of waiting while the committer's queue is full.
 func (s *Store) TrySaveMessageAsync(ctx context.Context, nm state.NewMessage, done func(state.Message, error)) bool {
-	req := s.msgRequest(ctx, nm, done)
-	if req == nil {
-		return true
-	}
-	if err := ctx.Err(); err != nil {
-		req.cb(err)
-		return true
-	}
-	queued, err := s.tryEnqueue(req)
-	if err != nil {
-		req.cb(err)
-		return true
-	}
-	return queued
+	return s.queueMsg(ctx, nm, done, false)
 }
 
-// msgRequest is the committer's request saving nm, whose callback hands
-// done the outcome; nil (done called with the error) for an invalid nm.
-func (s *Store) msgRequest(ctx context.Context, nm state.NewMessage, done func(state.Message, error)) *request {
+// queueMsg queues the save of nm for the committer (waiting while the queue
+// is full if wait is set); done gets the outcome. An invalid nm, a done ctx
+// or a closed store has done called at once. It reports false, having
+// queued nothing and called nothing, when it did not wait for a full queue.
+func (s *Store) queueMsg(ctx context.Context, nm state.NewMessage, done func(state.Message, error), wait bool) bool {
 	if err := nm.Validate(); err != nil {
 		done(state.Message{}, fmt.Errorf("boltstore: save message: %w", err))
-		return nil
+		return true
 	}
 	m := s.newMsg(nm)
-	return &request{ctx: ctx, fn: m.write(), cb: func(err error) {
+	req := &request{ctx: ctx, fn: m.write(), cb: func(err error) {
 		if err != nil {
 			done(state.Message{}, fmt.Errorf("boltstore: save message %d→%d: %w", nm.From, nm.To, err))
 			return
 		}
 		done(m.Message, nil)
 	}}
+	if err := ctx.Err(); err != nil {
+		req.cb(err)
+		return true
+	}
+	queued, err := s.enqueue(req, wait)
+	if err != nil {
+		req.cb(err)
+		return true
+	}
+	return queued
 }
 
 // pendingMsg is a message on its way to the committer; write fills its ID.

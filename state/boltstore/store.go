@@ -179,39 +179,33 @@ func (s *Store) update(ctx context.Context, fn func(*wtx) error) error {
 		return err
 	}
 	req := &request{ctx: ctx, fn: fn, done: make(chan error, 1)}
-	if err := s.enqueue(req); err != nil {
+	if _, err := s.enqueue(req, true); err != nil {
 		return err
 	}
 	return <-req.done
 }
 
-// enqueue hands req to the committer, waiting while the queue is full.
-func (s *Store) enqueue(req *request) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return state.ErrClosed
-	}
-	select {
-	case s.queue <- req:
-		return nil
-	case <-req.ctx.Done():
-		return req.ctx.Err()
-	}
-}
-
-// tryEnqueue is enqueue without the wait: false when the queue is full.
-func (s *Store) tryEnqueue(req *request) (bool, error) {
+// enqueue hands req to the committer. While the queue is full it waits
+// (until req.ctx is done) when wait is set, and reports false otherwise.
+func (s *Store) enqueue(req *request, wait bool) (bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return false, state.ErrClosed
 	}
+	if !wait {
+		select {
+		case s.queue <- req:
+			return true, nil
+		default:
+			return false, nil
+		}
+	}
 	select {
 	case s.queue <- req:
 		return true, nil
-	default:
-		return false, nil
+	case <-req.ctx.Done():
+		return false, req.ctx.Err()
 	}
 }
 
