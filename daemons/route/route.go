@@ -30,6 +30,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -58,17 +59,10 @@ type Service struct {
 	listen atomic.Pointer[string]
 
 	mu    sync.Mutex
-	links map[netloop.ConnID]*peer
+	links map[netloop.ConnID]string // open msg server link → its remote address
 
 	forwarded, dropped, badBodies, unknown, notices atomic.Uint64
 	badLog                                          ratelog.Gate
-}
-
-// peer is one accepted msg server link.
-type peer struct {
-	remote string
-	opened time.Time
-	master bool
 }
 
 var _ daemons.OnlineLister = (*Service)(nil)
@@ -84,7 +78,7 @@ func New(d daemons.Deps) (daemons.Service, error) {
 	}
 	return &Service{
 		d: d, log: lg, cfg: link.ConfigFrom(d.Config), loops: d.Config.Netloop.Loops,
-		t: newTable(), links: map[netloop.ConnID]*peer{},
+		t: newTable(), links: map[netloop.ConnID]string{},
 	}, nil
 }
 
@@ -124,7 +118,7 @@ func (h handler) OnOpen(c *netloop.Conn) {
 		remote = a.String()
 	}
 	s.mu.Lock()
-	s.links[c.ID()] = &peer{remote: remote, opened: time.Now()}
+	s.links[c.ID()] = remote
 	s.mu.Unlock()
 	s.log.Info("route: msg server linked", "conn", c.ID(), "remote", remote)
 }
@@ -184,11 +178,7 @@ func (h handler) OnFrame(c *netloop.Conn, frame []byte) {
 			s.announce(n)
 		}
 	case *pb.IMRoleSet:
-		s.mu.Lock()
-		if p := s.links[c.ID()]; p != nil {
-			p.master = m.GetMaster() == 1
-		}
-		s.mu.Unlock()
+		// The reference stores the role and never uses it; neither do we.
 	case *pb.IMUsersStatReq:
 		s.usersStat(c, hdr, m)
 	case *pb.IMSignInfoChangedNotify:
@@ -331,10 +321,7 @@ func (s *Service) linkIDs() []netloop.ConnID {
 // with one Client per connection.
 func (s *Service) Online() []ctlapi.OnlineUser {
 	s.mu.Lock()
-	remotes := make(map[netloop.ConnID]string, len(s.links))
-	for id, p := range s.links {
-		remotes[id] = p.remote
-	}
+	remotes := maps.Clone(s.links)
 	s.mu.Unlock()
 	var out []ctlapi.OnlineUser
 	for _, e := range s.t.snapshot() {
