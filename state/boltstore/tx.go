@@ -52,18 +52,26 @@ type openBucket struct {
 // bucket returns the top-level bucket called name, opened once per
 // transaction.
 func (r *rtx) bucket(name []byte) *bolt.Bucket {
+	b, _ := r.lookup(name)
+	return b
+}
+
+// lookup returns the top-level bucket called name and its cache slot (nil
+// when the bucket does not exist or the slots are taken).
+func (r *rtx) lookup(name []byte) (*bolt.Bucket, *openBucket) {
 	if len(name) == 0 {
-		return r.tx.Bucket(name)
+		return r.tx.Bucket(name), nil
 	}
 	p := &name[0]
 	for i := range r.nopen {
 		if r.open[i].name == p {
-			return r.open[i].b
+			return r.open[i].b, &r.open[i]
 		}
 	}
 	b := r.tx.Bucket(name)
 	switch {
 	case b == nil:
+		return nil, nil
 	case p == &bMsgLog[0]:
 		// Appended to at its end only: full pages, not the half-full
 		// ones a split leaves for keys that arrive in any order.
@@ -75,33 +83,27 @@ func (r *rtx) bucket(name []byte) *bolt.Bucket {
 		// records that grow.
 		b.FillPercent = 0.9
 	}
-	if b != nil && r.nopen < len(r.open) {
-		r.open[r.nopen] = openBucket{name: p, b: b}
-		r.nopen++
+	if r.nopen == len(r.open) {
+		return b, nil
 	}
-	return b
+	r.open[r.nopen] = openBucket{name: p, b: b}
+	r.nopen++
+	return b, &r.open[r.nopen-1]
 }
 
 // get returns the value under key (nil if none), read with the bucket's
 // own cursor: bbolt's Bucket.Get makes a cursor, and grows its stack, per
 // call, which was a good part of a message save's allocations.
 func (r *rtx) get(bucket, key []byte) []byte {
-	b := r.bucket(bucket)
-	var c *bolt.Cursor
-	for i := range r.nopen {
-		if r.open[i].b == b {
-			if r.open[i].c == nil {
-				r.open[i].c = b.Cursor()
-			}
-			c = r.open[i].c
-			break
-		}
-	}
-	if c == nil {
+	b, slot := r.lookup(bucket)
+	if slot == nil {
 		return b.Get(key)
 	}
+	if slot.c == nil {
+		slot.c = b.Cursor()
+	}
 	// Seek gives nested buckets a nil value, as Get does.
-	if k, v := c.Seek(key); string(k) == string(key) {
+	if k, v := slot.c.Seek(key); string(k) == string(key) {
 		return v
 	}
 	return nil
