@@ -55,21 +55,39 @@ func (c *Client) Login(ctx context.Context, name, password string) (*LoginResult
 // the plain password). A refusal is a *LoginError; the server closes the
 // connection after it.
 func (c *Client) LoginHash(ctx context.Context, name, passwordHash string) (*LoginResult, error) {
-	req := &pb.IMLoginReq{
-		UserName:      &name,
-		Password:      &passwordHash,
-		OnlineStatus:  c.opt.OnlineStatus.Enum(),
-		ClientType:    c.opt.ClientType.Enum(),
-		ClientVersion: &c.opt.ClientVersion,
-	}
-	rsp, err := do[*pb.IMLoginRes](ctx, c, pb.LoginCmdID_CID_LOGIN_REQ_USERLOGIN, req, pb.LoginCmdID_CID_LOGIN_RES_USERLOGIN)
+	rsp, err := do[*pb.IMLoginRes](ctx, c, pb.LoginCmdID_CID_LOGIN_REQ_USERLOGIN, c.opt.LoginRequest(name, passwordHash), pb.LoginCmdID_CID_LOGIN_RES_USERLOGIN)
 	if err != nil {
 		return nil, err
 	}
+	res, err := LoginReply(rsp)
+	if err != nil {
+		return nil, err
+	}
+	c.userID.Store(res.User.GetUserId())
+	return res, nil
+}
+
+// LoginRequest returns the IMLoginReq that LoginHash sends for name and the
+// password field as given (md5 hex): o's client type, version and online
+// status, their defaults where o leaves them zero. For programs that speak
+// the login exchange on their own connections.
+func (o Options) LoginRequest(name, passwordHash string) *pb.IMLoginReq {
+	o.setLoginDefaults()
+	return &pb.IMLoginReq{
+		UserName:      &name,
+		Password:      &passwordHash,
+		OnlineStatus:  o.OnlineStatus.Enum(),
+		ClientType:    o.ClientType.Enum(),
+		ClientVersion: &o.ClientVersion,
+	}
+}
+
+// LoginReply reads a login reply as LoginHash does: a refusal is a
+// *LoginError.
+func LoginReply(rsp *pb.IMLoginRes) (*LoginResult, error) {
 	if rsp.GetResultCode() != pb.ResultType_REFUSE_REASON_NONE {
 		return nil, &LoginError{Code: rsp.GetResultCode(), Text: rsp.GetResultString()}
 	}
-	c.userID.Store(rsp.GetUserInfo().GetUserId())
 	return &LoginResult{
 		User:         rsp.GetUserInfo(),
 		ServerTime:   time.Unix(int64(rsp.GetServerTime()), 0),

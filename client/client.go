@@ -104,7 +104,8 @@ type Options struct {
 	TLS *tls.Config
 }
 
-func (o *Options) setDefaults() error {
+// setLoginDefaults fills the fields the login request carries.
+func (o *Options) setLoginDefaults() {
 	if o.ClientType == 0 {
 		o.ClientType = pb.ClientType_CLIENT_TYPE_ANDROID
 	}
@@ -114,6 +115,10 @@ func (o *Options) setDefaults() error {
 	if o.OnlineStatus == 0 {
 		o.OnlineStatus = pb.UserStatType_USER_STATUS_ONLINE
 	}
+}
+
+func (o *Options) setDefaults() error {
+	o.setLoginDefaults()
 	if o.Heartbeat < 0 {
 		o.Heartbeat = 0
 	}

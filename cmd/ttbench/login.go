@@ -138,6 +138,7 @@ func windowEnded(ctx context.Context) bool {
 // cost the generator more CPU than the logins cost the server.
 type storm struct {
 	t      *target
+	opt    client.Options // what the login request carries: the client type
 	dialer net.Dialer
 	pass   string // the password as sent: md5 hex
 	bufs   sync.Pool
@@ -146,6 +147,7 @@ type storm struct {
 func newStorm(t *target) *storm {
 	return &storm{
 		t:      t,
+		opt:    client.Options{ClientType: t.clientType},
 		dialer: net.Dialer{Timeout: t.timeout, KeepAlive: -1},
 		pass:   client.PasswordHash(t.password),
 		bufs:   sync.Pool{New: func() any { b := make([]byte, 4096); return &b }},
@@ -186,10 +188,7 @@ func (s *storm) exchange(ctx context.Context, conn net.Conn, name string) error 
 	if err := conn.SetDeadline(deadline); err != nil {
 		return fmt.Errorf("client: login: %w", err)
 	}
-	online, ctype, version := pb.UserStatType_USER_STATUS_ONLINE, s.t.clientType, "teamtalk-go/1"
-	req, err := wire.Marshal(wire.NewHeader(pb.CmdLoginReqUserlogin, 1), &pb.IMLoginReq{
-		UserName: &name, Password: &s.pass, OnlineStatus: &online, ClientType: &ctype, ClientVersion: &version,
-	})
+	req, err := wire.Marshal(wire.NewHeader(pb.CmdLoginReqUserlogin, 1), s.opt.LoginRequest(name, s.pass))
 	if err != nil {
 		return fmt.Errorf("client: login: %w", err)
 	}
@@ -217,10 +216,11 @@ func (s *storm) exchange(ctx context.Context, conn net.Conn, name string) error 
 			if err := wire.Unmarshal(f[wire.HeaderLen:], &rsp); err != nil {
 				return fmt.Errorf("client: login reply: %w", err)
 			}
-			if rsp.GetResultCode() != pb.ResultType_REFUSE_REASON_NONE {
-				return &client.LoginError{Code: rsp.GetResultCode(), Text: rsp.GetResultString()}
+			res, err := client.LoginReply(&rsp)
+			if err != nil {
+				return err
 			}
-			if rsp.GetUserInfo().GetUserId() == 0 {
+			if res.User.GetUserId() == 0 {
 				return errors.New("client: login reply without a user id")
 			}
 			return nil
