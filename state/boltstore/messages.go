@@ -62,15 +62,18 @@ func (r *rtx) singleMsg(user, peer, id uint32) (state.Message, bool, error) {
 	if err != nil || v == nil {
 		return state.Message{}, false, err
 	}
-	m, err := decodeMsg(v, 0, id)
-	if err != nil {
-		return m, false, err
-	}
-	m.To = user
-	if m.From == user {
+	m, err := decodeSingleMsg(v, user, peer, id)
+	return m, err == nil, err
+}
+
+// decodeSingleMsg decodes message id of user's conversation with peer: To
+// is the other party of the sender.
+func decodeSingleMsg(v []byte, user, peer, id uint32) (state.Message, error) {
+	m, err := decodeMsg(v, user, id)
+	if err == nil && m.From == user {
 		m.To = peer
 	}
-	return m, true, nil
+	return m, err
 }
 
 func (r *rtx) groupMsg(gid, id uint32) (state.Message, bool, error) {
@@ -317,13 +320,9 @@ func (s *Store) Messages(ctx context.Context, userID uint32, q state.HistoryQuer
 		case state.SessionSingle:
 			small, big := pair(userID, q.SessionID)
 			return r.singleDesc(small, big, q.BeginID, func(id uint32, v []byte) (bool, error) {
-				m, err := decodeMsg(v, 0, id)
+				m, err := decodeSingleMsg(v, userID, q.SessionID, id)
 				if err != nil {
 					return false, err
-				}
-				m.To = userID
-				if m.From == userID {
-					m.To = q.SessionID
 				}
 				out = append(out, m)
 				return uint32(len(out)) < q.Count, nil
