@@ -346,8 +346,7 @@ func (s *Service) saveMessageAsync(ctx context.Context, req *pb.IMMsgData, reply
 		content, err := s.saveAudio(ctx, req)
 		if err != nil {
 			if errors.Is(err, state.ErrInvalid) {
-				reply(req, nil)
-				return
+				err = nil
 			}
 			reply(req, err)
 			return
@@ -355,23 +354,36 @@ func (s *Service) saveMessageAsync(ctx context.Context, req *pb.IMMsgData, reply
 		nm.Content = content
 	}
 	state.SaveMessageAsync(ctx, s.store, nm, func(m state.Message, err error) {
-		switch {
-		case err == nil:
-			req.MsgId = proto.Uint32(m.ID)
-			reply(req, nil)
-		case typ.IsGroup() && (errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrNotMember)):
-			s.groupNonMember.Add(1)
-			if ok, n := s.groupLog.allow(); ok {
-				s.log.Warn("group message refused: sender not a member or group unknown (no ack)",
-					"from", nm.From, "group", nm.To, "err", err, "suppressed", n)
-			}
+		id, ok, err := s.savedMsg(nm, m, err)
+		if !ok {
 			reply(nil, nil)
-		case errors.Is(err, state.ErrInvalid):
-			reply(req, nil)
-		default:
-			reply(req, fmt.Errorf("dbproxy: save message %d→%d: %w", nm.From, nm.To, err))
+			return
 		}
+		req.MsgId = proto.Uint32(id)
+		reply(req, err)
 	})
+}
+
+// savedMsg maps a message save's outcome to its answer: the msg_id to answer
+// with (0: nothing stored) and the error to count, or ok false for a group
+// message of a non-member or to an unknown group, which gets no reply (it is
+// counted and logged here).
+func (s *Service) savedMsg(nm state.NewMessage, m state.Message, err error) (id uint32, ok bool, _ error) {
+	switch {
+	case err == nil:
+		return m.ID, true, nil
+	case nm.Type.IsGroup() && (errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrNotMember)):
+		s.groupNonMember.Add(1)
+		if ok, n := s.groupLog.allow(); ok {
+			s.log.Warn("group message refused: sender not a member or group unknown (no ack)",
+				"from", nm.From, "group", nm.To, "err", err, "suppressed", n)
+		}
+		return 0, false, nil
+	case errors.Is(err, state.ErrInvalid):
+		return 0, true, nil
+	default:
+		return 0, true, fmt.Errorf("dbproxy: save message %d→%d: %w", nm.From, nm.To, err)
+	}
 }
 
 // queueScannedMsg queues a text message read on a scan of its fields (the
@@ -416,31 +428,15 @@ func (s *Service) queueScannedMsg(conn netloop.ConnID, hdr wire.Header, hd *hand
 func (s *Service) saveScannedMsg(ctx context.Context, j *job, tq state.MessageTryQueuer) bool {
 	f := j.msg
 	nm := state.NewMessage{From: f.From, To: f.To, Type: state.MsgType(f.Type), Content: f.Data, Created: f.CreateTime}
-	answer := func(id uint32, err error) {
-		if err != nil {
-			j.h.errors.Add(1)
-			s.logErr("dbproxy: request failed", err, "cmd", j.h.name, "conn", j.conn)
-		}
-		s.finishFrame(j, wire.AppendMsgDataID(nil, j.hdr.Reply(j.h.reply), j.raw[wire.HeaderLen:], id))
-		s.pool.pending.Add(-1)
-	}
 	done := func(m state.Message, err error) {
-		switch {
-		case err == nil:
-			answer(m.ID, nil)
-		case nm.Type.IsGroup() && (errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrNotMember)):
-			s.groupNonMember.Add(1)
-			if ok, n := s.groupLog.allow(); ok {
-				s.log.Warn("group message refused: sender not a member or group unknown (no ack)",
-					"from", nm.From, "group", nm.To, "err", err, "suppressed", n)
-			}
-			s.finishFrame(j, nil)
-			s.pool.pending.Add(-1)
-		case errors.Is(err, state.ErrInvalid):
-			answer(0, nil)
-		default:
-			answer(0, fmt.Errorf("dbproxy: save message %d→%d: %w", nm.From, nm.To, err))
+		id, ok, err := s.savedMsg(nm, m, err)
+		s.failed(j, err)
+		var frame []byte
+		if ok {
+			frame = wire.AppendMsgDataID(nil, j.hdr.Reply(j.h.reply), j.raw[wire.HeaderLen:], id)
 		}
+		s.finishFrame(j, frame)
+		s.pool.pending.Add(-1)
 	}
 	if tq != nil {
 		return tq.TrySaveMessageAsync(ctx, nm, done)

@@ -99,10 +99,7 @@ func (s *Service) run(ctx context.Context, j *job) {
 // finish sends a job's reply and records its latency. It is quick and
 // never blocks (the store's committer or answerer calls it).
 func (s *Service) finish(j *job, rep proto.Message, err error) {
-	if err != nil {
-		j.h.errors.Add(1)
-		s.logErr("dbproxy: request failed", err, "cmd", j.h.name, "conn", j.conn)
-	}
+	s.failed(j, err)
 	var frame []byte
 	if rep != nil && j.h.reply != 0 {
 		f, err := wire.Marshal(j.hdr.Reply(j.h.reply), rep)
@@ -113,6 +110,14 @@ func (s *Service) finish(j *job, rep proto.Message, err error) {
 		frame = f
 	}
 	s.finishFrame(j, frame)
+}
+
+// failed counts and logs (rate-limited) a job's error; nil is none.
+func (s *Service) failed(j *job, err error) {
+	if err != nil {
+		j.h.errors.Add(1)
+		s.logErr("dbproxy: request failed", err, "cmd", j.h.name, "conn", j.conn)
+	}
 }
 
 // finishFrame writes a job's encoded reply (nil: none) and records its
