@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"teamtalk/appliance/ctlapi"
 	"teamtalk/client"
 	"teamtalk/wire/pb"
 )
@@ -31,6 +32,17 @@ func groupHosts(t *testing.T, extra int, setsA ...string) (a, b *appliance) {
 // serviceCounter reads one counter of one service from the control API.
 func serviceCounter(t *testing.T, a *appliance, svc, name string) uint64 {
 	t.Helper()
+	s := serviceStatus(t, a, svc)
+	v, ok := s.Counters[name]
+	if !ok {
+		t.Fatalf("%s reports no counter %q: %v", svc, name, s.Counters)
+	}
+	return v
+}
+
+// serviceStatus returns the status of service svc of a from the control API.
+func serviceStatus(t *testing.T, a *appliance, svc string) ctlapi.ServiceStatus {
+	t.Helper()
 	ctx, cancel := ctx10()
 	defer cancel()
 	ss, err := a.ctl.Services(ctx)
@@ -39,15 +51,11 @@ func serviceCounter(t *testing.T, a *appliance, svc, name string) uint64 {
 	}
 	for _, s := range ss {
 		if s.Name == svc {
-			v, ok := s.Counters[name]
-			if !ok {
-				t.Fatalf("%s reports no counter %q: %v", svc, name, s.Counters)
-			}
-			return v
+			return s
 		}
 	}
 	t.Fatalf("no service %s", svc)
-	return 0
+	return ctlapi.ServiceStatus{}
 }
 
 // groupMsg waits for a message of group g from one user and returns it with

@@ -250,9 +250,14 @@ func login(t *testing.T, addr, name string, ct pb.ClientType) *user {
 }
 
 func tryLogin(addr, name, password string, ct pb.ClientType) (*client.Client, error) {
+	return loginWith(addr, name, password, client.Options{ClientType: ct, EventBuffer: 256})
+}
+
+// loginWith dials addr with o and logs in; the client is closed on failure.
+func loginWith(addr, name, password string, o client.Options) (*client.Client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, addr, client.Options{ClientType: ct, EventBuffer: 256})
+	c, err := client.Dial(ctx, addr, o)
 	if err != nil {
 		return nil, err
 	}

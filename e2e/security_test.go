@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,17 +19,7 @@ import (
 // loginFrom logs in from a chosen loopback source address (any 127.x.y.z
 // works on Linux), so tests can play many remote hosts.
 func loginFrom(addr, local, name, password string) (*client.Client, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := client.Dial(ctx, addr, client.Options{ClientType: android, LocalAddr: local, EventBuffer: 64})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := c.Login(ctx, name, password); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
+	return loginWith(addr, name, password, client.Options{ClientType: android, LocalAddr: local, EventBuffer: 64})
 }
 
 // TestSecurity runs one appliance at debug log level with small login
@@ -185,17 +174,5 @@ func TestSecurity(t *testing.T) {
 // msgStatus returns the status of the msg service of a.
 func msgStatus(t *testing.T, a *appliance) ctlapi.ServiceStatus {
 	t.Helper()
-	ctx, cancel := ctx10()
-	defer cancel()
-	svcs, err := a.ctl.Services(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range svcs {
-		if s.Name == "msg" {
-			return s
-		}
-	}
-	t.Fatal("no msg service")
-	return ctlapi.ServiceStatus{}
+	return serviceStatus(t, a, "msg")
 }
