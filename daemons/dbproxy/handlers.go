@@ -391,11 +391,13 @@ func (s *Service) savedMsg(nm state.NewMessage, m state.Message, err error) (id 
 // set). It reports false for anything the scan refuses and for audio, which
 // take the decoding path.
 func (s *Service) queueScannedMsg(conn netloop.ConnID, hdr wire.Header, hd *handler, frame []byte) bool {
-	if f, ok := wire.ScanMsgData(frame[wire.HeaderLen:]); !ok || state.MsgType(f.Type).IsAudio() {
+	// Copied before the scan, so that f's slices point into the copy (the
+	// copy of a refused body is wasted: audio and bad bodies are rare).
+	raw := bytes.Clone(frame) // the loop reuses its read buffer
+	f, ok := wire.ScanMsgData(raw[wire.HeaderLen:])
+	if !ok || state.MsgType(f.Type).IsAudio() {
 		return false
 	}
-	raw := bytes.Clone(frame) // the loop reuses its read buffer
-	f, _ := wire.ScanMsgData(raw[wire.HeaderLen:])
 	hd.requests.Add(1)
 	j := &job{conn: conn, hdr: hdr, h: hd, arrived: time.Now(), raw: raw, msg: f}
 	// Straight onto the store's queue when it has room and no earlier
