@@ -413,11 +413,7 @@ func (s *Service) queueScannedMsg(conn netloop.ConnID, hdr wire.Header, hd *hand
 	s.msgBacklog.Add(1)
 	if !s.pool.submit(j, pairKey(state.MsgType(f.Type).IsGroup(), f.From, f.To), true) {
 		s.msgBacklog.Add(-1)
-		s.overloads.Add(1)
-		hd.errors.Add(1)
-		if ok, n := s.overLog.allow(); ok {
-			s.log.Warn("dbproxy: queue full, request dropped", "cmd", hd.name, "conn", conn, "suppressed", n)
-		}
+		s.overloaded(hd, conn)
 	}
 	return true
 }

@@ -66,11 +66,17 @@ func (s *Service) onFrame(conn netloop.ConnID, frame []byte) {
 		key = hd.key(req)
 	}
 	if !s.pool.submit(j, key, hd.key != nil) {
-		s.overloads.Add(1)
-		hd.errors.Add(1)
-		if ok, n := s.overLog.allow(); ok {
-			s.log.Warn("dbproxy: queue full, request dropped", "cmd", hd.name, "conn", conn, "suppressed", n)
-		}
+		s.overloaded(hd, conn)
+	}
+}
+
+// overloaded counts and logs (rate-limited) a request dropped because its
+// queue was full.
+func (s *Service) overloaded(hd *handler, conn netloop.ConnID) {
+	s.overloads.Add(1)
+	hd.errors.Add(1)
+	if ok, n := s.overLog.allow(); ok {
+		s.log.Warn("dbproxy: queue full, request dropped", "cmd", hd.name, "conn", conn, "suppressed", n)
 	}
 }
 
