@@ -2,7 +2,6 @@ package file
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net"
 	"os"
@@ -15,6 +14,7 @@ import (
 
 	"teamtalk/appliance/config"
 	"teamtalk/daemons"
+	"teamtalk/daemons/internal/servicetest"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
 )
@@ -39,20 +39,7 @@ func startService(t *testing.T, dir string, edit func(*config.Config)) *running 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	readyc, errc := make(chan struct{}), make(chan error, 1)
-	go func() { errc <- svc.Run(ctx, func() { close(readyc) }) }()
-	select {
-	case <-readyc:
-	case err := <-errc:
-		t.Fatalf("Run: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("Run returned %v", err)
-		}
-	})
+	servicetest.Start(t, svc)
 	l := svc.Status().Listen
 	return &running{s: svc.(*Service), client: l["client_listen"], msgs: l["msg_listen"]}
 }

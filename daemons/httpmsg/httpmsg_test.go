@@ -2,7 +2,6 @@ package httpmsg
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +12,7 @@ import (
 
 	"teamtalk/appliance/config"
 	"teamtalk/daemons"
+	"teamtalk/daemons/internal/servicetest"
 )
 
 const goodKey = "0123456789abcdef-test-key"
@@ -37,23 +37,7 @@ func startNoDB(t *testing.T, keys []string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	readyc := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx, func() { close(readyc) }) }()
-	select {
-	case <-readyc:
-	case err := <-done:
-		t.Fatalf("exited before ready: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("not ready")
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	servicetest.Start(t, svc)
 	addr, _ := d.Addrs.Lookup("httpmsg.listen")
 	return addr
 }

@@ -2,7 +2,6 @@ package login
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 
 	"teamtalk/appliance/config"
 	"teamtalk/daemons"
+	"teamtalk/daemons/internal/servicetest"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
 )
@@ -55,23 +55,7 @@ func startLoginWith(t *testing.T, mod func(*config.Config), book *daemons.Addres
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	readyc := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx, func() { close(readyc) }) }()
-	select {
-	case <-readyc:
-	case err := <-done:
-		t.Fatalf("login exited before ready: %v", err)
-	case <-time.After(waitLong):
-		t.Fatal("login not ready")
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	servicetest.Start(t, svc)
 	r := running{svc: svc.(*Service)}
 	var ok1, ok2, ok3 bool
 	r.http, ok1 = d.Addrs.Lookup("login.http_listen")

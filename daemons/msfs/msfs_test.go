@@ -3,7 +3,6 @@ package msfs
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"teamtalk/appliance/config"
 	"teamtalk/daemons"
+	"teamtalk/daemons/internal/servicetest"
 )
 
 // running is one msfs started on 127.0.0.1:0 for a test.
@@ -45,39 +45,11 @@ func startMsfs(t testing.TB, dataDir string, mod func(*config.Config)) *running 
 		t.Fatal(err)
 	}
 	s := sv.(*Service)
-	ctx, cancel := context.WithCancel(context.Background())
-	readyc, done := make(chan struct{}), make(chan error, 1)
-	go func() { done <- s.Run(ctx, func() { close(readyc) }) }()
-	select {
-	case <-readyc:
-	case err := <-done:
-		cancel()
-		t.Fatalf("Run: %v", err)
-	case <-time.After(10 * time.Second):
-		cancel()
-		t.Fatal("msfs not ready")
-	}
+	stop := servicetest.Start(t, s)
 	addr, ok := book.Lookup("msfs.listen")
 	if !ok {
 		t.Fatal("msfs did not publish msfs.listen")
 	}
-	var stopped bool
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run returned %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	}
-	t.Cleanup(stop)
 	return &running{svc: s, addr: addr, dir: filepath.Join(dataDir, "msfs"), stop: stop}
 }
 

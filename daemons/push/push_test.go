@@ -29,6 +29,7 @@ import (
 
 	"teamtalk/appliance/config"
 	"teamtalk/daemons"
+	"teamtalk/daemons/internal/servicetest"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
 )
@@ -302,27 +303,7 @@ func startPush(t *testing.T, withAPNs bool, edit func(*config.Config)) *env {
 	}
 	e.svc = svc.(*Service)
 	e.svc.backoff = 5 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	readyc := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx, func() { close(readyc) }) }()
-	select {
-	case <-readyc:
-	case err := <-done:
-		t.Fatalf("push exited before ready: %v", err)
-	case <-time.After(waitLong):
-		t.Fatal("push not ready")
-	}
-	var once sync.Once
-	e.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		})
-	}
-	t.Cleanup(e.stop)
+	e.stop = servicetest.Start(t, svc)
 	e.addr, _ = d.Addrs.Lookup("push.listen")
 	return e
 }

@@ -2,7 +2,6 @@ package route
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"errors"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 
 	"teamtalk/appliance/config"
 	"teamtalk/daemons"
+	"teamtalk/daemons/internal/servicetest"
 	"teamtalk/wire"
 	"teamtalk/wire/pb"
 )
@@ -32,23 +32,7 @@ func startRoute(t *testing.T) (*Service, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	readyc := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx, func() { close(readyc) }) }()
-	select {
-	case <-readyc:
-	case err := <-done:
-		t.Fatalf("route exited before ready: %v", err)
-	case <-time.After(waitLong):
-		t.Fatal("route not ready")
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	servicetest.Start(t, svc)
 	addr, ok := d.Addrs.Lookup("route.listen")
 	if !ok {
 		t.Fatal("route did not publish its address")

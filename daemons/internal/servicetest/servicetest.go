@@ -1,0 +1,53 @@
+// Package servicetest runs a daemons.Service for a test: it starts Run,
+// waits for ready, and cancels Run and checks its result when the test ends.
+package servicetest
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"teamtalk/daemons"
+)
+
+// Wait bounds how long Start waits for ready and stop waits for Run to
+// return.
+const Wait = 10 * time.Second
+
+// Start runs svc until the test ends. It fails t when Run returns before
+// calling ready or ready does not come within Wait. The stop it returns
+// cancels Run and waits up to Wait for it to return, failing t when it
+// returns an error or does not return; stop runs once however often it is
+// called, and t.Cleanup calls it.
+func Start(t testing.TB, svc daemons.Service) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	readyc, done := make(chan struct{}), make(chan error, 1)
+	go func() { done <- svc.Run(ctx, func() { close(readyc) }) }()
+	select {
+	case <-readyc:
+	case err := <-done:
+		cancel()
+		t.Fatalf("%s exited before ready: %v", svc.Name(), err)
+	case <-time.After(Wait):
+		cancel()
+		t.Fatalf("%s not ready after %v", svc.Name(), Wait)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("%s: Run: %v", svc.Name(), err)
+				}
+			case <-time.After(Wait):
+				t.Errorf("%s: Run did not return within %v of cancel", svc.Name(), Wait)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
