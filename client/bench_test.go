@@ -13,8 +13,9 @@ import (
 	"teamtalk/wire/pb"
 )
 
-// sinkServer accepts one connection and discards what it reads.
-func sinkServer(b *testing.B) string {
+// oneConnServer accepts one connection and hands it to serve, which returns
+// when the connection ends; the connection is then closed.
+func oneConnServer(b *testing.B, serve func(net.Conn)) string {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -28,27 +29,20 @@ func sinkServer(b *testing.B) string {
 			return
 		}
 		defer conn.Close()
-		io.Copy(io.Discard, conn)
+		serve(conn)
 	}()
 	b.Cleanup(func() { ln.Close(); <-done })
 	return ln.Addr().String()
 }
 
+// sinkServer accepts one connection and discards what it reads.
+func sinkServer(b *testing.B) string {
+	return oneConnServer(b, func(conn net.Conn) { io.Copy(io.Discard, conn) })
+}
+
 // ackServer acks every IMMsgData at once, with a hand-built frame.
 func ackServer(b *testing.B) string {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		conn, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
+	return oneConnServer(b, func(conn net.Conn) {
 		dec := wire.NewDecoder(wire.MaxClientFrame)
 		ack := &pb.IMMsgDataAck{UserId: proto.Uint32(1), SessionId: proto.Uint32(2), MsgId: proto.Uint32(3), SessionType: pb.SessionType_SESSION_TYPE_SINGLE.Enum()}
 		var out []byte
@@ -74,9 +68,7 @@ func ackServer(b *testing.B) string {
 				return
 			}
 		}
-	}()
-	b.Cleanup(func() { ln.Close(); <-done })
-	return ln.Addr().String()
+	})
 }
 
 // BenchmarkSend measures encoding and writing one IMMsgData to the socket
