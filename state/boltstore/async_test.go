@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"teamtalk/state"
+	"teamtalk/state/storetest"
 )
 
 type asyncResult struct {
@@ -86,31 +87,13 @@ func TestSaveMessageAsyncClosedAndCanceled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	done := make(chan asyncResult, 2)
-	m := state.NewMessage{From: 1, To: 2, Type: state.MsgSingleText, Content: []byte("x")}
-	s.SaveMessageAsync(ctx, m, func(m state.Message, err error) { done <- asyncResult{m, err} })
-	if r := waitResult(t, done); !errors.Is(r.err, context.Canceled) {
-		t.Fatalf("canceled: %v", r.err)
-	}
-	s.Close()
-	s.SaveMessageAsync(context.Background(), m, func(m state.Message, err error) { done <- asyncResult{m, err} })
-	if r := waitResult(t, done); !errors.Is(r.err, state.ErrClosed) {
-		t.Fatalf("closed: %v", r.err)
-	}
+	storetest.QueuedSaveCanceledAndClosed(t, s)
 }
 
 // TestSaveMessageAsyncCallbackPanic checks that a panicking callback does not
 // stop the committer.
 func TestSaveMessageAsyncCallbackPanic(t *testing.T) {
-	s := openTest(t, Options{NoSync: true})
-	m := state.NewMessage{From: 1, To: 2, Type: state.MsgSingleText, Content: []byte("x")}
-	s.SaveMessageAsync(context.Background(), m, func(state.Message, error) { panic("boom") })
-	got, err := s.SaveMessage(context.Background(), m)
-	if err != nil || got.ID != 2 {
-		t.Fatalf("after a panicking callback: %+v, %v", got, err)
-	}
+	storetest.QueuedSaveCallbackPanic(t, openTest(t, Options{NoSync: true}))
 }
 
 func waitResult(t *testing.T, ch <-chan asyncResult) asyncResult {

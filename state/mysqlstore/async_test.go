@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"teamtalk/state"
+	"teamtalk/state/storetest"
 )
 
 type asyncResult struct {
@@ -119,20 +120,7 @@ func TestSaveMessageAsyncOrderAndBatching(t *testing.T) {
 }
 
 func TestSaveMessageAsyncClosedAndCanceled(t *testing.T) {
-	s := open(t, newDB(t), Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	done := make(chan asyncResult, 2)
-	m := state.NewMessage{From: 1, To: 2, Type: state.MsgSingleText, Content: []byte("x")}
-	s.SaveMessageAsync(ctx, m, func(m state.Message, err error) { done <- asyncResult{m, err} })
-	if r := waitResult(t, done); !errors.Is(r.err, context.Canceled) {
-		t.Fatalf("canceled: %v", r.err)
-	}
-	s.Close()
-	s.SaveMessageAsync(context.Background(), m, func(m state.Message, err error) { done <- asyncResult{m, err} })
-	if r := waitResult(t, done); !errors.Is(r.err, state.ErrClosed) {
-		t.Fatalf("closed: %v", r.err)
-	}
+	storetest.QueuedSaveCanceledAndClosed(t, open(t, newDB(t), Options{}))
 }
 
 // TestSaveMessageAsyncCallbackPanic: a panicking callback does not stop
@@ -140,10 +128,5 @@ func TestSaveMessageAsyncClosedAndCanceled(t *testing.T) {
 func TestSaveMessageAsyncCallbackPanic(t *testing.T) {
 	s := open(t, newDB(t), Options{Committers: 1})
 	defer s.Close()
-	m := state.NewMessage{From: 1, To: 2, Type: state.MsgSingleText, Content: []byte("x")}
-	s.SaveMessageAsync(t.Context(), m, func(state.Message, error) { panic("boom") })
-	got, err := s.SaveMessage(t.Context(), m)
-	if err != nil || got.ID != 2 {
-		t.Fatalf("after a panicking callback: %+v, %v", got, err)
-	}
+	storetest.QueuedSaveCallbackPanic(t, s)
 }
