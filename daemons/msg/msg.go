@@ -85,18 +85,27 @@ type Service struct {
 	maxMsgsPerSec atomic.Int64 // msg.max_msgs_per_second; 0 or less: no limit
 	maxConns      atomic.Int64 // msg.max_conns, reported to login
 
-	mu       sync.Mutex // guards the fields below
-	g        *netloop.Group
-	ln       *netloop.Listener
-	port     uint32
-	dbLogin  *link.Pool // the login pool (§5.4); may have no links
-	dbGen    *link.Pool // the general pool
-	route    *link.Pool
-	login    *link.Pool
-	file     *link.Pool
-	push     *link.Pool
+	// run is what Run set up (nil before): read without a lock by every
+	// message's callbacks.
+	run atomic.Pointer[running]
+
+	mu       sync.Mutex                  // guards the fields below
 	fileIPs  map[*link.Link][]*pb.IpAddr // the file links' client addresses
 	hostname string
+}
+
+// running is one Run's client group, listener and upstream pools, fixed for
+// the run.
+type running struct {
+	g       *netloop.Group
+	ln      *netloop.Listener
+	port    uint32
+	dbLogin *link.Pool // the login pool (§5.4); may have no links
+	dbGen   *link.Pool // the general pool
+	route   *link.Pool
+	login   *link.Pool
+	file    *link.Pool
+	push    *link.Pool
 }
 
 // Service implements the supervisor's optional reload and counters
@@ -149,10 +158,7 @@ func (s *Service) Reload(cfg *config.Config) error {
 	s.maxMsgsPerSec.Store(int64(cfg.Msg.MaxMsgsPerSecond))
 	tlsErr := s.reloadTLS()
 	if old := s.maxConns.Swap(int64(cfg.Msg.MaxConns)); old != int64(cfg.Msg.MaxConns) {
-		s.mu.Lock()
-		login := s.login
-		s.mu.Unlock()
-		if login != nil {
+		if _, _, _, login, _, _, _ := s.pools(); login != nil {
 			for _, l := range login.Usable() {
 				s.onLoginConfirmed(l)
 			}
@@ -224,19 +230,20 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 	if s.cfg.Push != "" {
 		push = []string{s.cfg.Push}
 	}
-	s.mu.Lock()
-	s.g, s.ln, s.port = g, ln, uint32(port)
-	s.dbLogin = mk(config.DBProxy, s.cfg.DBProxy[:half], per, dbcb)
-	s.dbGen = mk(config.DBProxy, s.cfg.DBProxy[half:], per, dbcb)
-	s.route = mk(config.Route, s.cfg.Route, 1, link.Callbacks{
-		Master: s.onRouteMaster, Confirmed: s.onRouteConfirmed, Frame: s.onRouteFrame,
-		Closed: func(*link.Link, error) { s.gc.clear() },
-	})
-	s.login = mk(config.Login, s.cfg.Login, 1, link.Callbacks{Confirmed: s.onLoginConfirmed, Frame: s.onLoginFrame})
-	s.file = mk(config.File, s.cfg.File, 1, link.Callbacks{Confirmed: s.onFileConfirmed, Frame: s.onFileFrame, Closed: s.onFileClosed})
-	s.push = mk(config.Push, push, 1, link.Callbacks{Frame: s.onPushFrame})
-	pools := []*link.Pool{s.dbLogin, s.dbGen, s.route, s.login, s.file, s.push}
-	s.mu.Unlock()
+	r := &running{
+		g: g, ln: ln, port: uint32(port),
+		dbLogin: mk(config.DBProxy, s.cfg.DBProxy[:half], per, dbcb),
+		dbGen:   mk(config.DBProxy, s.cfg.DBProxy[half:], per, dbcb),
+		route: mk(config.Route, s.cfg.Route, 1, link.Callbacks{
+			Master: s.onRouteMaster, Confirmed: s.onRouteConfirmed, Frame: s.onRouteFrame,
+			Closed: func(*link.Link, error) { s.gc.clear() },
+		}),
+		login: mk(config.Login, s.cfg.Login, 1, link.Callbacks{Confirmed: s.onLoginConfirmed, Frame: s.onLoginFrame}),
+		file:  mk(config.File, s.cfg.File, 1, link.Callbacks{Confirmed: s.onFileConfirmed, Frame: s.onFileFrame, Closed: s.onFileClosed}),
+		push:  mk(config.Push, push, 1, link.Callbacks{Frame: s.onPushFrame}),
+	}
+	s.run.Store(r)
+	pools := []*link.Pool{r.dbLogin, r.dbGen, r.route, r.login, r.file, r.push}
 	for _, p := range pools {
 		p.Start()
 	}
@@ -313,26 +320,26 @@ func (s *Service) drain(timeout time.Duration) {
 // a usable link.
 func (s *Service) upstreamsUp() bool {
 	return (len(s.cfg.DBProxy) == 0 || s.dbAny() != nil) &&
-		(len(s.cfg.Route) == 0 || len(s.route.Usable()) > 0) &&
-		(len(s.cfg.Login) == 0 || len(s.login.Usable()) > 0)
+		(len(s.cfg.Route) == 0 || len(s.run.Load().route.Usable()) > 0) &&
+		(len(s.cfg.Login) == 0 || len(s.run.Load().login.Usable()) > 0)
 }
 
 // pools returns the pools (nil before Run).
 func (s *Service) pools() (dbLogin, dbGen, route, login, file, push *link.Pool, g *netloop.Group) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dbLogin, s.dbGen, s.route, s.login, s.file, s.push, s.g
+	r := s.run.Load()
+	if r == nil {
+		return nil, nil, nil, nil, nil, nil, nil
+	}
+	return r.dbLogin, r.dbGen, r.route, r.login, r.file, r.push, r.g
 }
 
 // Status reports listeners, links, sockets, timers and counters.
 func (s *Service) Status() ctlapi.ServiceStatus {
 	st := ctlapi.ServiceStatus{Name: s.d.Name, Kind: config.Msg}
 	dbl, dbg, route, login, file, push, g := s.pools()
-	s.mu.Lock()
-	if s.ln != nil {
-		st.Listen = map[string]string{"listen": s.ln.Addr().String()}
+	if r := s.run.Load(); r != nil {
+		st.Listen = map[string]string{"listen": r.ln.Addr().String()}
 	}
-	s.mu.Unlock()
 	for _, p := range []*link.Pool{dbl, dbg, route, login, file, push} {
 		if p != nil {
 			st.Peers = append(st.Peers, p.Peers()...)
@@ -397,11 +404,9 @@ func (s *Service) Sockets() []ctlapi.Socket {
 		return nil
 	}
 	var out []ctlapi.Socket
-	s.mu.Lock()
-	if s.ln != nil {
-		out = append(out, ctlapi.Socket{Service: s.d.Name, Kind: "listen", Local: s.ln.Addr().String()})
+	if r := s.run.Load(); r != nil {
+		out = append(out, ctlapi.Socket{Service: s.d.Name, Kind: "listen", Local: r.ln.Addr().String()})
 	}
-	s.mu.Unlock()
 	out = append(out, s.tlsSocket()...)
 	now := time.Now()
 	for _, ci := range g.Conns() {

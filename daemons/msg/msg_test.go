@@ -437,7 +437,7 @@ func TestLoginRefusedWithoutRoute(t *testing.T) {
 	e.route.ln.Close()
 	e.route.dropConns()
 	deadline := time.Now().Add(10 * time.Second)
-	for len(e.svc.route.Usable()) > 0 {
+	for len(e.svc.run.Load().route.Usable()) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("route link still up")
 		}

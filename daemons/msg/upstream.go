@@ -546,9 +546,7 @@ func (s *Service) onLoginConfirmed(l *link.Link) {
 	if ip2 == "" {
 		ip2 = ip1
 	}
-	s.mu.Lock()
-	port := s.port
-	s.mu.Unlock()
+	port := s.run.Load().port
 	maxc := uint32(s.maxConns.Load())
 	_, conns := s.reg.counts()
 	cur := uint32(conns)
