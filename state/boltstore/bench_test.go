@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"teamtalk/state"
+	"teamtalk/state/storetest"
 )
 
 // BenchmarkSaveMessage measures durable (fsync) message saves per second with
@@ -35,25 +35,7 @@ func BenchmarkSaveMessage(b *testing.B) {
 			}
 			defer s.Close()
 			content := make([]byte, 120)
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ReportAllocs()
-			b.ResetTimer()
-			for w := range bc.savers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					from, to := uint32(2*w+1), uint32(2*w+2)
-					for next.Add(1) <= int64(b.N) {
-						if _, err := s.SaveMessage(context.Background(), state.NewMessage{From: from, To: to, Type: state.MsgSingleText, Content: content}); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
+			storetest.SaveConcurrently(b, s, bc.savers, content)
 			st := s.Stats()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 			b.ReportMetric(float64(st.Writes)/float64(max(st.Commits, 1)), "writes/commit")
