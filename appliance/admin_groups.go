@@ -390,20 +390,15 @@ func (s *Supervisor) ChangeGroupMembers(ctx context.Context, ref string, req ctl
 // other msg servers that hold members); without route each local msg
 // service tells its own. It reports whether the notify went out.
 func (s *Supervisor) notifyGroupChange(gid uint32, add bool, cur, changed []uint32) bool {
-	told := false
-	for _, svc := range s.running() {
-		n, ok := svc.(groupNotifier)
-		if !ok {
-			continue
-		}
-		_, routed := n.NotifyGroupChange(gid, add, cur, changed)
-		told = true
-		if routed {
+	ns := runningAs[groupNotifier](s)
+	for _, n := range ns {
+		if _, routed := n.NotifyGroupChange(gid, add, cur, changed); routed {
 			return true
 		}
 	}
-	if !told {
+	if len(ns) == 0 {
 		s.log.Info("group change not notified: no msg service runs here; members see it at their next group sync", "group", gid)
+		return false
 	}
-	return told
+	return true
 }

@@ -125,36 +125,40 @@ func (s *Supervisor) running() []daemons.Service {
 
 // MsgServers lists the msg servers registered with the login services here.
 func (s *Supervisor) MsgServers() ([]ctlapi.MsgServer, error) {
-	out := []ctlapi.MsgServer{}
-	for _, svc := range s.running() {
-		if l, ok := svc.(daemons.MsgServerLister); ok {
-			out = append(out, l.MsgServers()...)
-		}
-	}
+	out := fromRunning(s, daemons.MsgServerLister.MsgServers)
 	slices.SortFunc(out, func(a, b ctlapi.MsgServer) int { return strings.Compare(a.Addr, b.Addr) })
 	return out, nil
 }
 
 // Sockets lists the sockets of every running service.
 func (s *Supervisor) Sockets() ([]ctlapi.Socket, error) {
-	out := []ctlapi.Socket{}
-	for _, svc := range s.running() {
-		if l, ok := svc.(daemons.SocketLister); ok {
-			out = append(out, l.Sockets()...)
-		}
-	}
-	return out, nil
+	return fromRunning(s, daemons.SocketLister.Sockets), nil
 }
 
 // Timers lists the timers of every running service.
 func (s *Supervisor) Timers() ([]ctlapi.Timer, error) {
-	out := []ctlapi.Timer{}
+	return fromRunning(s, daemons.TimerLister.Timers), nil
+}
+
+// fromRunning joins what list returns for every running service that is an
+// L, in start order; empty, not nil, when none is.
+func fromRunning[L, T any](s *Supervisor, list func(L) []T) []T {
+	out := []T{}
+	for _, l := range runningAs[L](s) {
+		out = append(out, list(l)...)
+	}
+	return out
+}
+
+// runningAs returns the running services that are an L, in start order.
+func runningAs[L any](s *Supervisor) []L {
+	var out []L
 	for _, svc := range s.running() {
-		if l, ok := svc.(daemons.TimerLister); ok {
-			out = append(out, l.Timers()...)
+		if l, ok := svc.(L); ok {
+			out = append(out, l)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // Online lists the online users: route's view when route runs here (it
@@ -196,12 +200,7 @@ func (s *Supervisor) Kick(ctx context.Context, req ctlapi.KickRequest) (ctlapi.K
 	if err != nil || id == 0 {
 		return ctlapi.KickResult{}, ctlapi.Errorf(http.StatusBadRequest, "user %q: give the numeric user id", req.User)
 	}
-	var kickers []daemons.Kicker
-	for _, svc := range s.running() {
-		if k, ok := svc.(daemons.Kicker); ok {
-			kickers = append(kickers, k)
-		}
-	}
+	kickers := runningAs[daemons.Kicker](s)
 	if len(kickers) == 0 {
 		return ctlapi.KickResult{}, ctlapi.NotImplemented("no msg service is running here to kick from")
 	}
