@@ -128,17 +128,9 @@ func (s *Service) Run(ctx context.Context, ready func()) error {
 		s.log.Warn("httpmsg: httpmsg.api_keys is empty: every request is refused (error_code 2)")
 	}
 	lc := link.ConfigFrom(s.d.Config)
-	g, err := netloop.New(netloop.Options{
-		Owner: s.d.Name, Loops: 1, Logger: s.log, Tick: lc.Tick(),
-		OnPanic: func(v any, stack []byte) {
-			s.log.Error("httpmsg: panic in callback", "panic", v, "stack", string(stack))
-		},
-	})
+	g, err := link.StartGroup("httpmsg", netloop.Options{Owner: s.d.Name, Loops: 1, Logger: s.log, Tick: lc.Tick()})
 	if err != nil {
-		return fmt.Errorf("httpmsg: %w", err)
-	}
-	if err := g.Start(); err != nil {
-		return fmt.Errorf("httpmsg: start loops: %w", err)
+		return err
 	}
 	mk := func(svc string, entries []string, per int, cb link.Callbacks) *link.Pool {
 		return link.NewPool(g, link.PoolOptions{

@@ -27,17 +27,9 @@ type Served struct {
 // opts.Logger) and an Inbound for cfg with its heartbeat sweep running, and
 // publishes both. svc prefixes errors and log lines. The caller defers Stop.
 func (s *Served) Start(svc string, opts netloop.Options, cfg Config) (*netloop.Group, *Inbound, error) {
-	if opts.OnPanic == nil && opts.Logger != nil {
-		opts.OnPanic = func(v any, stack []byte) {
-			opts.Logger.Error(svc+": panic in callback", "panic", v, "stack", string(stack))
-		}
-	}
-	g, err := netloop.New(opts)
+	g, err := StartGroup(svc, opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", svc, err)
-	}
-	if err := g.Start(); err != nil {
-		return nil, nil, fmt.Errorf("%s: start loops: %w", svc, err)
+		return nil, nil, err
 	}
 	in := NewInbound(g, cfg)
 	s.svc, s.log = svc, opts.Logger
@@ -45,6 +37,25 @@ func (s *Served) Start(svc string, opts netloop.Options, cfg Config) (*netloop.G
 	s.in.Store(in)
 	in.Start()
 	return g, in, nil
+}
+
+// StartGroup creates and starts a Group with opts; a nil OnPanic logs the
+// panic on opts.Logger. svc prefixes errors and the panic line. The caller
+// stops the Group (shutdown.Group).
+func StartGroup(svc string, opts netloop.Options) (*netloop.Group, error) {
+	if opts.OnPanic == nil && opts.Logger != nil {
+		opts.OnPanic = func(v any, stack []byte) {
+			opts.Logger.Error(svc+": panic in callback", "panic", v, "stack", string(stack))
+		}
+	}
+	g, err := netloop.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", svc, err)
+	}
+	if err := g.Start(); err != nil {
+		return nil, fmt.Errorf("%s: start loops: %w", svc, err)
+	}
+	return g, nil
 }
 
 // Stop stops the sweep, then the Group within shutdown.Timeout.
