@@ -159,23 +159,31 @@ func (h msgServHandler) OnClose(c *netloop.Conn, err error) {
 }
 
 func (h msgServHandler) OnFrame(c *netloop.Conn, frame []byte) {
-	s := h.s
+	if !h.s.record(c, frame) {
+		// Any frame, a heartbeat too, says the msg server is alive.
+		h.s.reg.Heard(c.ID())
+	}
+}
+
+// record applies a registration or load report on a msg server link and
+// reports whether it did (the Registry then noted the frame as heard in the
+// same step).
+func (s *Service) record(c *netloop.Conn, frame []byte) bool {
 	cmd := wire.ParseHeader(frame).CommandID
-	s.reg.Heard(c.ID())
 	switch cmd {
 	case pb.CmdOtherHeartbeat:
-		return
+		return false
 	case pb.CmdOtherMsgServInfo, pb.CmdOtherUserCntUpdate:
 	default:
 		s.unknown.Add(1)
 		s.bad(c, cmd, "unexpected command", nil)
-		return
+		return false
 	}
 	msg, err := wire.DecodeBody(cmd, frame[wire.HeaderLen:])
 	if err != nil {
 		s.badBodies.Add(1)
 		s.bad(c, cmd, "bad body", err)
-		return
+		return false
 	}
 	switch m := msg.(type) {
 	case *pb.IMMsgServInfo:
@@ -188,6 +196,7 @@ func (h msgServHandler) OnFrame(c *netloop.Conn, frame []byte) {
 			s.bad(c, cmd, "count update before registration", nil)
 		}
 	}
+	return true
 }
 
 // clientHandler serves the TCP client port: IMMsgServReq → IMMsgServRsp,

@@ -77,14 +77,17 @@ func (r *Registry) Heard(id netloop.ConnID) {
 }
 
 // Count applies an IMUserCntUpdate: action 1 adds a connection, 2 removes
-// one (never below zero). It reports whether link id is registered.
+// one (never below zero); any action counts as heard. It reports whether
+// link id is registered.
 func (r *Registry) Count(id netloop.ConnID, action uint32) bool {
+	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e := r.m[id]
 	if e == nil {
 		return false
 	}
+	e.Heard = now
 	switch action {
 	case 1:
 		e.CurConns++
@@ -95,8 +98,7 @@ func (r *Registry) Count(id netloop.ConnID, action uint32) bool {
 	default:
 		return true
 	}
-	now := time.Now()
-	e.Updated, e.Heard = now, now
+	e.Updated = now
 	return true
 }
 
