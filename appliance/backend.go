@@ -54,23 +54,21 @@ func (s *Supervisor) Services() []ctlapi.ServiceStatus {
 
 // Restart asks the named instance to restart now (skipping any backoff).
 func (s *Supervisor) Restart(name string) (ctlapi.RestartResult, error) {
-	for _, u := range s.units {
-		if u.name != name {
-			continue
-		}
-		u.mu.Lock()
-		state, stopping := u.state, u.stopping
-		u.mu.Unlock()
-		switch {
-		case state == ctlapi.StateUnavailable:
-			return ctlapi.RestartResult{}, ctlapi.Errorf(http.StatusConflict, "service %s is not built into this teamtalkd", name)
-		case stopping:
-			return ctlapi.RestartResult{}, ctlapi.Errorf(http.StatusConflict, "service %s is stopping", name)
-		}
-		u.requestRestart()
-		return ctlapi.RestartResult{Service: name, Message: "restart requested (was " + string(state) + ")"}, nil
+	u, err := s.unitNamed(name)
+	if err != nil {
+		return ctlapi.RestartResult{}, err
 	}
-	return ctlapi.RestartResult{}, ctlapi.NotFound("no service %q here (have: %s)", name, strings.Join(s.names(), ", "))
+	u.mu.Lock()
+	state, stopping := u.state, u.stopping
+	u.mu.Unlock()
+	switch {
+	case state == ctlapi.StateUnavailable:
+		return ctlapi.RestartResult{}, ctlapi.Errorf(http.StatusConflict, "service %s is not built into this teamtalkd", name)
+	case stopping:
+		return ctlapi.RestartResult{}, ctlapi.Errorf(http.StatusConflict, "service %s is stopping", name)
+	}
+	u.requestRestart()
+	return ctlapi.RestartResult{Service: name, Message: "restart requested (was " + string(state) + ")"}, nil
 }
 
 // Panic makes the named instance's current run panic, for the reliability
@@ -81,33 +79,35 @@ func (s *Supervisor) Panic(name string) (ctlapi.RestartResult, error) {
 	if !s.config().Supervisor.TestHooks {
 		return ctlapi.RestartResult{}, ctlapi.Errorf(http.StatusForbidden, "fault injection is off (supervisor.test_hooks = false)")
 	}
-	for _, u := range s.units {
-		if u.name != name {
-			continue
-		}
-		u.mu.Lock()
-		state := u.state
-		u.mu.Unlock()
-		if state != ctlapi.StateRunning {
-			return ctlapi.RestartResult{}, ctlapi.Errorf(http.StatusConflict, "service %s is %s, not running", name, state)
-		}
-		select {
-		case u.panicc <- "panic requested":
-		default:
-			return ctlapi.RestartResult{}, ctlapi.Errorf(http.StatusConflict, "service %s has a panic pending already", name)
-		}
-		u.log.Warn("panic injected through the control API")
-		return ctlapi.RestartResult{Service: name, Message: "panic injected (was running)"}, nil
+	u, err := s.unitNamed(name)
+	if err != nil {
+		return ctlapi.RestartResult{}, err
 	}
-	return ctlapi.RestartResult{}, ctlapi.NotFound("no service %q here (have: %s)", name, strings.Join(s.names(), ", "))
+	u.mu.Lock()
+	state := u.state
+	u.mu.Unlock()
+	if state != ctlapi.StateRunning {
+		return ctlapi.RestartResult{}, ctlapi.Errorf(http.StatusConflict, "service %s is %s, not running", name, state)
+	}
+	select {
+	case u.panicc <- "panic requested":
+	default:
+		return ctlapi.RestartResult{}, ctlapi.Errorf(http.StatusConflict, "service %s has a panic pending already", name)
+	}
+	u.log.Warn("panic injected through the control API")
+	return ctlapi.RestartResult{Service: name, Message: "panic injected (was running)"}, nil
 }
 
-func (s *Supervisor) names() []string {
-	var n []string
+// unitNamed returns the named instance, or a 404 that lists the names.
+func (s *Supervisor) unitNamed(name string) (*unit, error) {
+	var names []string
 	for _, u := range s.units {
-		n = append(n, u.name)
+		if u.name == name {
+			return u, nil
+		}
+		names = append(names, u.name)
 	}
-	return n
+	return nil, ctlapi.NotFound("no service %q here (have: %s)", name, strings.Join(names, ", "))
 }
 
 // running returns the services of the instances that are running now.

@@ -333,12 +333,11 @@ func safeCounters(svc daemons.Service) (c map[string]uint64) {
 
 // unitState returns the named instance's state ("" if none); for tests and logs.
 func (s *Supervisor) unitState(name string) ctlapi.State {
-	for _, u := range s.units {
-		if u.name == name {
-			u.mu.Lock()
-			defer u.mu.Unlock()
-			return u.state
-		}
+	u, err := s.unitNamed(name)
+	if err != nil {
+		return ""
 	}
-	return ""
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.state
 }
