@@ -307,28 +307,26 @@ func (u *unit) status() ctlapi.ServiceStatus {
 }
 
 // safeStatus calls Status, containing a panic.
-func safeStatus(svc daemons.Service) (st ctlapi.ServiceStatus) {
-	defer func() {
-		if r := recover(); r != nil {
-			st = ctlapi.ServiceStatus{}
-		}
-	}()
-	return svc.Status()
-}
+func safeStatus(svc daemons.Service) ctlapi.ServiceStatus { return contained(svc.Status) }
 
 // safeCounters is a service's counters, from Counters when it is a
 // daemons.CounterSource (without building its Status), else from Status.
-func safeCounters(svc daemons.Service) (c map[string]uint64) {
-	cs, ok := svc.(daemons.CounterSource)
-	if !ok {
-		return safeStatus(svc).Counters
+func safeCounters(svc daemons.Service) map[string]uint64 {
+	if cs, ok := svc.(daemons.CounterSource); ok {
+		return contained(cs.Counters)
 	}
+	return safeStatus(svc).Counters
+}
+
+// contained returns what f returns, or the zero value when f panics.
+func contained[T any](f func() T) (v T) {
 	defer func() {
-		if r := recover(); r != nil {
-			c = nil
+		if recover() != nil {
+			var zero T
+			v = zero
 		}
 	}()
-	return cs.Counters()
+	return f()
 }
 
 // unitState returns the named instance's state ("" if none); for tests and logs.
