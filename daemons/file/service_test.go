@@ -208,16 +208,7 @@ func TestOnlineRelay(t *testing.T) {
 	}
 	rcv.c.Close()
 	snd.closed() // the other side is closed once one leaves
-	eventuallyT(t, "task freed", func() bool { return r.s.Status().Counters["tasks_online"] == 0 })
-}
-
-func eventuallyT(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	servicetest.Eventually(t, "task freed", func() bool { return r.s.Status().Counters["tasks_online"] == 0 })
 }
 
 // upload runs an offline upload of content through a raw uploader; bad
@@ -258,7 +249,7 @@ func TestOfflineStoreAndReload(t *testing.T) {
 
 	bad := transfer(t, m, 2, 1, 2, uint32(len(content)), pb.TransferFileType_FILE_TYPE_OFFLINE).GetTaskId()
 	rawUpload(t, r, bad, content, true).closed()
-	eventuallyT(t, "bad upload dropped", func() bool {
+	servicetest.Eventually(t, "bad upload dropped", func() bool {
 		_, err := os.Stat(Disk{Dir: dir}.Path(bad) + partSuffix)
 		return os.IsNotExist(err)
 	})

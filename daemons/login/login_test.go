@@ -134,17 +134,6 @@ func getMsgServer(t *testing.T, addr string) []byte {
 	return get(t, addr, "GET /msg_server HTTP/1.1\r\nHost: x\r\n\r\n")
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLong)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestHTTPGolden registers a msg server with the captured IMMsgServInfo
 // frame and compares the HTTP answer with the captured bytes.
 func TestHTTPGolden(t *testing.T) {
@@ -156,7 +145,7 @@ func TestHTTPGolden(t *testing.T) {
 	m := dialMsg(t, r.msg)
 	body, _ := hex.DecodeString("0a093132372e302e302e3112093132372e302e302e3118c03e20a08d0628003202766d")
 	m.sendRaw(wire.AppendFrame(nil, wire.NewHeader(pb.CmdOtherMsgServInfo, 0), body))
-	waitFor(t, "registration", func() bool { return r.svc.reg.Len() == 1 })
+	servicetest.Eventually(t, "registration", func() bool { return r.svc.reg.Len() == 1 })
 
 	for _, req := range []string{
 		"GET /msg_server HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: curl/8\r\nAccept: */*\r\n\r\n",
@@ -184,7 +173,7 @@ func TestHTTPErrorsAndRefusals(t *testing.T) {
 	}
 	m := dialMsg(t, r.msg)
 	m.register("10.0.0.1", "10.0.0.2", 8000, 2, 2)
-	waitFor(t, "registration", func() bool { return r.svc.reg.Len() == 1 })
+	servicetest.Eventually(t, "registration", func() bool { return r.svc.reg.Len() == 1 })
 	if got, want := getMsgServer(t, r.http), errBody(2, "负载过高"); !bytes.Equal(got, want) {
 		t.Fatalf("full:\n got %q\nwant %q", got, want)
 	}
@@ -216,11 +205,11 @@ func TestPick(t *testing.T) {
 	r := startLogin(t)
 	a, b, c := dialMsg(t, r.msg), dialMsg(t, r.msg), dialMsg(t, r.msg)
 	a.register("10.0.0.1", "20.0.0.1", 8001, 5, 100)
-	waitFor(t, "a", func() bool { return r.svc.reg.Len() == 1 })
+	servicetest.Eventually(t, "a", func() bool { return r.svc.reg.Len() == 1 })
 	b.register("10.0.0.2", "20.0.0.2", 8002, 3, 100)
-	waitFor(t, "b", func() bool { return r.svc.reg.Len() == 2 })
+	servicetest.Eventually(t, "b", func() bool { return r.svc.reg.Len() == 2 })
 	c.register("10.0.0.3", "20.0.0.3", 8003, 0, 0) // full: max 0
-	waitFor(t, "c", func() bool { return r.svc.reg.Len() == 3 })
+	servicetest.Eventually(t, "c", func() bool { return r.svc.reg.Len() == 3 })
 
 	pick := func() string {
 		t.Helper()
@@ -247,10 +236,10 @@ func TestPick(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			st.action()
 			// Updates travel on other connections: wait until the pick settles.
-			waitFor(t, "pick "+st.want, func() bool { return pick() == st.want })
+			servicetest.Eventually(t, "pick "+st.want, func() bool { return pick() == st.want })
 		})
 	}
-	waitFor(t, "a removed", func() bool { return r.svc.reg.Len() == 2 })
+	servicetest.Eventually(t, "a removed", func() bool { return r.svc.reg.Len() == 2 })
 	if n := r.svc.Status().Counters["online_total"]; n != 50 {
 		t.Fatalf("online_total = %d, want 50", n)
 	}
@@ -291,7 +280,7 @@ func TestClientPort(t *testing.T) {
 	}
 	m := dialMsg(t, r.msg)
 	m.register("10.1.1.1", "10.2.2.2", 8000, 0, 10)
-	waitFor(t, "registration", func() bool { return r.svc.reg.Len() == 1 })
+	servicetest.Eventually(t, "registration", func() bool { return r.svc.reg.Len() == 1 })
 	rsp := ask()
 	if rsp.GetResultCode() != pb.ResultType_REFUSE_REASON_NONE || rsp.GetPriorIp() != "10.1.1.1" || rsp.GetBackipIp() != "10.2.2.2" || rsp.GetPort() != 8000 {
 		t.Fatalf("answer %v", rsp)
@@ -304,7 +293,7 @@ func TestBadFramesKeepTheLink(t *testing.T) {
 	m.sendRaw(wire.AppendFrame(nil, wire.NewHeader(pb.CmdOtherMsgServInfo, 0), []byte{0x0a, 0x01, 'x'})) // required fields missing
 	m.sendRaw(wire.AppendFrame(nil, wire.NewHeader(0x0301, 0), nil))
 	m.register("10.0.0.9", "10.0.0.9", 8000, 0, 10)
-	waitFor(t, "registration after bad frames", func() bool { return r.svc.reg.Len() == 1 })
+	servicetest.Eventually(t, "registration after bad frames", func() bool { return r.svc.reg.Len() == 1 })
 	c := r.svc.Status().Counters
 	if c["bad_bodies"] != 1 || c["unknown_commands"] != 1 {
 		t.Fatalf("counters = %v", c)
@@ -338,7 +327,7 @@ func TestLastHeard(t *testing.T) {
 	r := startLogin(t)
 	m := dialMsg(t, r.msg)
 	m.register("10.0.0.5", "10.0.0.5", 8000, 0, 10)
-	waitFor(t, "registration", func() bool { return r.svc.reg.Len() == 1 })
+	servicetest.Eventually(t, "registration", func() bool { return r.svc.reg.Len() == 1 })
 	cur := func() (updated, heard time.Time) {
 		ms := r.svc.MsgServers()
 		if len(ms) != 1 {
@@ -367,7 +356,7 @@ func TestLastHeard(t *testing.T) {
 				time.Sleep(time.Millisecond)
 			}
 			st.send()
-			waitFor(t, "last heard to move", func() bool { _, h := cur(); return h.After(h0) })
+			servicetest.Eventually(t, "last heard to move", func() bool { _, h := cur(); return h.After(h0) })
 			u, h := cur()
 			if moved := !u.Equal(u0); moved != st.movesUpdate {
 				t.Fatalf("updated moved = %v, want %v (updated %v -> %v, heard %v)", moved, st.movesUpdate, u0, u, h)

@@ -7,6 +7,7 @@ import (
 
 	"teamtalk/appliance/config"
 	"teamtalk/daemons"
+	"teamtalk/daemons/internal/servicetest"
 )
 
 func TestMsfsURLHandedOut(t *testing.T) {
@@ -33,7 +34,7 @@ func TestMsfsURLHandedOut(t *testing.T) {
 			m := dialMsg(t, r.msg)
 			m.register("10.0.0.1", "10.0.0.2", 8000, 0, 100)
 			want := `"msfsPrior" : "` + tc.want + `"`
-			waitFor(t, "msg server registered", func() bool { return r.svc.reg.Len() == 1 })
+			servicetest.Eventually(t, "msg server registered", func() bool { return r.svc.reg.Len() == 1 })
 			got := string(getMsgServer(t, r.http))
 			if !strings.Contains(got, want) || !strings.Contains(got, `"msfsBackup" : "`+tc.want+`"`) {
 				t.Fatalf("answer\n%s\nwant %s", got, want)

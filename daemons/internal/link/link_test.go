@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"teamtalk/daemons/internal/servicetest"
 	"teamtalk/netloop"
 	"teamtalk/wire"
 )
@@ -129,17 +130,6 @@ func (p *peer) expect(cmd uint16) peerFrame {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLong)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func regFrame() []byte {
 	return wire.AppendFrame(nil, wire.NewHeader(0x0709, 0), []byte{0x0a, 0x01, 'x'})
 }
@@ -162,16 +152,16 @@ func TestReconnectAfterPeerRestart(t *testing.T) {
 	defer pool.Stop()
 
 	p1.expect(0x0709)
-	waitFor(t, "usable", func() bool { return pool.Any() != nil })
+	servicetest.Eventually(t, "usable", func() bool { return pool.Any() != nil })
 
 	// The peer goes away and comes back on another address: the pool
 	// resolves again and re-registers.
 	p1.stop()
-	waitFor(t, "closed callback", func() bool { return closed.Load() == 1 })
+	servicetest.Eventually(t, "closed callback", func() bool { return closed.Load() == 1 })
 	p2 := newPeer(t, "127.0.0.1:0")
 	addr.Store(p2.addr())
 	p2.expect(0x0709)
-	waitFor(t, "second confirm", func() bool { return confirmed.Load() == 2 })
+	servicetest.Eventually(t, "second confirm", func() bool { return confirmed.Load() == 2 })
 	st := pool.Status()
 	if len(st) != 1 || st[0].State != "open" || st[0].Reconnects != 1 || st[0].Addr != p2.addr() {
 		t.Fatalf("status after reconnect = %+v", st)
@@ -207,7 +197,7 @@ func TestBackoffDoublesAndResets(t *testing.T) {
 	})
 	pool.Start()
 	defer pool.Stop()
-	waitFor(t, "6 attempts", func() bool { mu.Lock(); defer mu.Unlock(); return len(tries) >= 6 })
+	servicetest.Eventually(t, "6 attempts", func() bool { mu.Lock(); defer mu.Unlock(); return len(tries) >= 6 })
 
 	mu.Lock()
 	got := append([]time.Time(nil), tries...)
@@ -226,7 +216,7 @@ func TestBackoffDoublesAndResets(t *testing.T) {
 	// A success resets the backoff to the minimum.
 	p := newPeer(t, "127.0.0.1:0")
 	target.Store(p.addr())
-	waitFor(t, "connect", func() bool { return pool.Any() != nil })
+	servicetest.Eventually(t, "connect", func() bool { return pool.Any() != nil })
 	pool.mu.Lock()
 	b := pool.links[0].backoff
 	pool.mu.Unlock()
@@ -282,7 +272,7 @@ func TestFramesAndStopReceive(t *testing.T) {
 	case <-time.After(waitLong):
 		t.Fatal("no connection")
 	}
-	waitFor(t, "usable", func() bool { return pool.Any() != nil })
+	servicetest.Eventually(t, "usable", func() bool { return pool.Any() != nil })
 	for _, cmd := range []uint16{CmdHeartbeat, 0x0704, CmdStopReceive} {
 		if _, err := c.Write(wire.AppendFrame(nil, wire.NewHeader(cmd, 3), nil)); err != nil {
 			t.Fatal(err)
@@ -306,7 +296,7 @@ func TestFramesAndStopReceive(t *testing.T) {
 	}
 	// It becomes usable again after reconnecting.
 	_ = c.Close()
-	waitFor(t, "usable again", func() bool { return pool.Any() != nil })
+	servicetest.Eventually(t, "usable again", func() bool { return pool.Any() != nil })
 }
 
 func TestMasterSelection(t *testing.T) {
@@ -342,7 +332,7 @@ func TestMasterSelection(t *testing.T) {
 	case <-time.After(waitLong):
 		t.Fatal("no master chosen")
 	}
-	waitFor(t, "both usable", func() bool { return len(pool.Usable()) == 2 })
+	servicetest.Eventually(t, "both usable", func() bool { return len(pool.Usable()) == 2 })
 	if m := pool.Master(); m == nil || m.Entry() != first {
 		t.Fatalf("master = %v, want %s", m, first)
 	}
@@ -419,7 +409,7 @@ func TestInboundHeartbeatAndTimeout(t *testing.T) {
 			hbs++
 		}
 	}
-	waitFor(t, "untracked", func() bool { return in.Len() == 0 })
+	servicetest.Eventually(t, "untracked", func() bool { return in.Len() == 0 })
 }
 
 type inHandler struct{ in *Inbound }

@@ -1,5 +1,7 @@
-// Package servicetest runs a daemons.Service for a test: it starts Run,
-// waits for ready, and cancels Run and checks its result when the test ends.
+// Package servicetest holds the test helpers of the services and their
+// shared pieces: Start runs a daemons.Service for a test (it starts Run,
+// waits for ready, and cancels Run and checks its result when the test
+// ends); Eventually waits for a condition.
 package servicetest
 
 import (
@@ -11,8 +13,8 @@ import (
 	"teamtalk/daemons"
 )
 
-// Wait bounds how long Start waits for ready and stop waits for Run to
-// return.
+// Wait bounds how long Start waits for ready, stop waits for Run to return
+// and Eventually waits for its condition.
 const Wait = 10 * time.Second
 
 // Start runs svc until the test ends. It fails t when Run returns before
@@ -50,4 +52,17 @@ func Start(t testing.TB, svc daemons.Service) (stop func()) {
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// Eventually polls cond every 5 ms until it holds, and fails t ("timed out
+// waiting for what") when it does not within Wait.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(Wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"teamtalk/daemons/internal/servicetest"
 	"teamtalk/internal/testcert"
 	"teamtalk/netloop"
 	"teamtalk/wire"
@@ -130,17 +131,6 @@ func closedByServer(c net.Conn) error {
 	return nil
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestFront(t *testing.T) {
 	cases := []struct {
 		name string
@@ -182,7 +172,7 @@ func TestFront(t *testing.T) {
 			if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 				t.Fatalf("after the server closed: %v, want io.EOF (close_notify)", err)
 			}
-			eventually(t, "bridge gone", func() bool { return fx.f.Stats().Active == 0 })
+			servicetest.Eventually(t, "bridge gone", func() bool { return fx.f.Stats().Active == 0 })
 		}},
 		{"client close reaches the handler", Options{}, func(t *testing.T, fx *fixture) {
 			c := fx.dial(t)
@@ -198,7 +188,7 @@ func TestFront(t *testing.T) {
 			case <-time.After(waitFor):
 				t.Fatal("handler never saw the close")
 			}
-			eventually(t, "bridge gone", func() bool { return fx.f.Stats().Active == 0 })
+			servicetest.Eventually(t, "bridge gone", func() bool { return fx.f.Stats().Active == 0 })
 		}},
 		{"plain TCP on the TLS port is closed", Options{}, func(t *testing.T, fx *fixture) {
 			c, err := net.DialTimeout("tcp", fx.f.Addr().String(), waitFor)
@@ -212,7 +202,7 @@ func TestFront(t *testing.T) {
 			if err := closedByServer(c); err != nil {
 				t.Fatalf("not closed: %v", err)
 			}
-			eventually(t, "failure counted", func() bool { return fx.f.Stats().HandshakeFailures == 1 })
+			servicetest.Eventually(t, "failure counted", func() bool { return fx.f.Stats().HandshakeFailures == 1 })
 			if st := fx.f.Stats(); st.Handshakes != 0 {
 				t.Fatalf("stats %+v", st)
 			}
@@ -226,7 +216,7 @@ func TestFront(t *testing.T) {
 			if err := closedByServer(c); err != nil {
 				t.Fatalf("not closed: %v", err)
 			}
-			eventually(t, "failure counted", func() bool { return fx.f.Stats().HandshakeFailures == 1 })
+			servicetest.Eventually(t, "failure counted", func() bool { return fx.f.Stats().HandshakeFailures == 1 })
 		}},
 		{"idle timeout of the listen options applies", Options{Listen: netloop.ListenOptions{IdleTimeout: 200 * time.Millisecond}}, func(t *testing.T, fx *fixture) {
 			c := fx.dial(t)
@@ -276,7 +266,7 @@ func TestCloseWithLiveConnections(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer silent.Close()
-		eventually(t, "all accepted", func() bool { return fx.f.Stats().Active == 6 })
+		servicetest.Eventually(t, "all accepted", func() bool { return fx.f.Stats().Active == 6 })
 		if err := fx.f.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +294,7 @@ func TestCloseWithLiveConnections(t *testing.T) {
 	}()
 	// The fixture's cleanup (Group stop) runs at the end of the test; the
 	// Front's own goroutines are gone now. Allow the Group's loop.
-	eventually(t, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= base+1 })
+	servicetest.Eventually(t, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= base+1 })
 }
 
 func TestCertsReload(t *testing.T) {
