@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,38 +56,6 @@ type rssSplit struct {
 	PerConn  float64 `json:"per_conn_bytes"`
 }
 
-// rssParts returns RssAnon and RssFile of process pid, in KiB.
-func rssParts(pid int) (anon, file uint64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, fmt.Errorf("rss of %d: %w", pid, err)
-	}
-	found := 0
-	for line := range strings.Lines(string(b)) {
-		var dst *uint64
-		rest, ok := strings.CutPrefix(line, "RssAnon:")
-		if ok {
-			dst = &anon
-		} else if rest, ok = strings.CutPrefix(line, "RssFile:"); ok {
-			dst = &file
-		} else {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			return 0, 0, fmt.Errorf("rss of %d: %q: no value", pid, line)
-		}
-		if *dst, err = strconv.ParseUint(f[0], 10, 64); err != nil {
-			return 0, 0, fmt.Errorf("rss of %d: %q: %w", pid, line, err)
-		}
-		found++
-	}
-	if found != 2 {
-		return 0, 0, fmt.Errorf("rss of %d: no RssAnon/RssFile lines", pid)
-	}
-	return anon, file, nil
-}
-
 // perConn is (after-before) KiB in bytes per connection.
 func perConn(before, after, conns uint64) float64 {
 	return float64(int64(after)-int64(before)) * 1024 / float64(conns)
@@ -136,10 +101,7 @@ func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	ir := IdleResult{PID: *pid, NoFileLimit: limit}
 	if *pid != 0 {
-		if ir.RSSBeforeKB, err = rssKB(*pid); err != nil {
-			return err
-		}
-		if ir.RSSAnon.BeforeKB, ir.RSSFile.BeforeKB, err = rssParts(*pid); err != nil {
+		if ir.RSSBeforeKB, ir.RSSAnon.BeforeKB, ir.RSSFile.BeforeKB, err = rssAll(*pid); err != nil {
 			return err
 		}
 	}
@@ -220,11 +182,7 @@ func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		mu.Lock()
 		aliveMid = alive()
 		mu.Unlock()
-		if ir.Marginal.MidKB, err = rssKB(*pid); err != nil {
-			stop()
-			return err
-		}
-		if ir.Marginal.AnonMidKB, ir.Marginal.FileMidKB, err = rssParts(*pid); err != nil {
+		if ir.Marginal.MidKB, ir.Marginal.AnonMidKB, ir.Marginal.FileMidKB, err = rssAll(*pid); err != nil {
 			stop()
 			return err
 		}
@@ -237,10 +195,7 @@ func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	hold()
 	stop()
 	if *pid != 0 {
-		if ir.RSSAfterKB, err = rssKB(*pid); err != nil {
-			return err
-		}
-		if ir.RSSAnon.AfterKB, ir.RSSFile.AfterKB, err = rssParts(*pid); err != nil {
+		if ir.RSSAfterKB, ir.RSSAnon.AfterKB, ir.RSSFile.AfterKB, err = rssAll(*pid); err != nil {
 			return err
 		}
 	}

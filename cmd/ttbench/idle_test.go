@@ -21,22 +21,21 @@ func TestPerConn(t *testing.T) {
 }
 
 func TestRSSParts(t *testing.T) {
-	anon, file, err := rssParts(os.Getpid())
+	total, anon, file, err := rssAll(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	total, err := rssKB(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
+	if kb, err := rssKB(os.Getpid()); err != nil || kb == 0 {
+		t.Fatalf("rssKB: %d KiB, %v", kb, err)
 	}
 	if anon == 0 || file == 0 {
 		t.Errorf("RssAnon %d KiB, RssFile %d KiB: want both non-zero for a running Go test", anon, file)
 	}
-	if anon+file > total+1024 { // RssShmem is the third part; read at another moment
+	if anon+file > total+1024 { // RssShmem is the third part
 		t.Errorf("RssAnon %d + RssFile %d KiB > VmRSS %d KiB", anon, file, total)
 	}
-	if _, _, err := rssParts(-1); err == nil {
-		t.Error("rssParts(-1): no error")
+	if _, _, _, err := rssAll(-1); err == nil {
+		t.Error("rssAll(-1): no error")
 	}
 }
 

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,25 +42,49 @@ func cpuTime() time.Duration {
 
 // rssKB returns VmRSS of process pid from /proc/PID/status, in KiB.
 func rssKB(pid int) (uint64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	v, err := statusKB(pid, "VmRSS")
 	if err != nil {
-		return 0, fmt.Errorf("rss of %d: %w", pid, err)
+		return 0, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			fields := strings.Fields(rest)
-			if len(fields) == 0 {
-				break
-			}
-			v, err := strconv.ParseUint(fields[0], 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("rss of %d: %q: %w", pid, line, err)
-			}
-			return v, nil
+	return v[0], nil
+}
+
+// rssAll returns VmRSS, RssAnon and RssFile of process pid, in KiB, from
+// one read of /proc/PID/status (one moment).
+func rssAll(pid int) (total, anon, file uint64, err error) {
+	v, err := statusKB(pid, "VmRSS", "RssAnon", "RssFile")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return v[0], v[1], v[2], nil
+}
+
+// statusKB returns the fields keys of /proc/PID/status, in KiB, in the
+// order asked.
+func statusKB(pid int, keys ...string) ([]uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, fmt.Errorf("rss of %d: %w", pid, err)
+	}
+	out := make([]uint64, len(keys))
+	found := 0
+	for line := range strings.Lines(string(b)) {
+		name, rest, _ := strings.Cut(line, ":")
+		i := slices.Index(keys, name)
+		if i < 0 {
+			continue
 		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			return nil, fmt.Errorf("rss of %d: %q: no value", pid, line)
+		}
+		if out[i], err = strconv.ParseUint(f[0], 10, 64); err != nil {
+			return nil, fmt.Errorf("rss of %d: %q: %w", pid, line, err)
+		}
+		found++
 	}
-	return 0, fmt.Errorf("rss of %d: no VmRSS line", pid)
+	if found != len(keys) {
+		return nil, fmt.Errorf("rss of %d: no %s line", pid, strings.Join(keys, "/"))
+	}
+	return out, nil
 }
