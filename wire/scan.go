@@ -109,6 +109,14 @@ func AppendMsgDataID(dst []byte, h Header, body []byte, id uint32) []byte {
 	return appendMsgDataEdit(dst, h, body, msgDataEdit{set: 1 << 3, vals: [5]uint32{3: id}})
 }
 
+// AppendMsgDataNoAttach appends to dst a frame with header h (its Length
+// set) whose body is the IMMsgData body without its attach_data, every
+// other field copied byte for byte: a stored message as its receivers get
+// it. It returns nil for a body that does not split into fields.
+func AppendMsgDataNoAttach(dst []byte, h Header, body []byte) []byte {
+	return appendMsgDataEdit(dst, h, body, msgDataEdit{attach: true})
+}
+
 // msgDataEdit says which of IMMsgData's varint fields 1..4 a splice sets
 // (bit n: field n, to vals[n]) and whether it replaces attach_data.
 type msgDataEdit struct {
@@ -131,8 +139,8 @@ func appendMsgDataEdit(dst []byte, h Header, body []byte, e msgDataEdit) []byte 
 		case num >= 1 && num <= 4 && typ == protowire.VarintType && e.set&(1<<num) != 0:
 			dst = protowire.AppendTag(dst, num, protowire.VarintType)
 			dst = protowire.AppendVarint(dst, uint64(e.vals[num]))
-		case num == 20 && e.attach:
-			// dropped: the new attach goes last
+		case num == 20 && typ == protowire.BytesType && e.attach:
+			// dropped: the new attach (if any) goes last
 		default:
 			dst = append(dst, rest[:n]...)
 		}

@@ -137,6 +137,15 @@ func checkSplice(t *testing.T, body []byte, d *pb.IMMsgData) {
 	if !proto.Equal(gm, want) {
 		t.Fatalf("AppendMsgDataID decodes to %v, want %v", gm, want)
 	}
+	out = AppendMsgDataNoAttach(nil, NewHeader(pb.CmdMsgData, 0), body)
+	if _, gm, err = DecodeFrame(out); err != nil {
+		t.Fatalf("AppendMsgDataNoAttach made an undecodable frame: %v", err)
+	}
+	want = proto.Clone(d).(*pb.IMMsgData)
+	want.AttachData = nil
+	if !proto.Equal(gm, want) {
+		t.Fatalf("AppendMsgDataNoAttach decodes to %v, want %v", gm, want)
+	}
 }
 
 // FuzzScanMsgData: whatever ScanMsgData accepts, DecodeBody accepts and

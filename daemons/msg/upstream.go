@@ -600,19 +600,5 @@ func stripAttach(h wire.Header, raw []byte) []byte {
 	if len(raw) < wire.HeaderLen {
 		return nil
 	}
-	body := raw[wire.HeaderLen:]
-	out := make([]byte, wire.HeaderLen, len(raw))
-	for rest := body; len(rest) > 0; {
-		num, typ, n := protowire.ConsumeField(rest)
-		if n < 0 {
-			return nil
-		}
-		if num != attachField || typ != protowire.BytesType {
-			out = append(out, rest[:n]...)
-		}
-		rest = rest[n:]
-	}
-	h.Length = uint32(len(out))
-	h.Put(out)
-	return out
+	return wire.AppendMsgDataNoAttach(nil, h, raw[wire.HeaderLen:])
 }
