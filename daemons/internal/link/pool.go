@@ -248,7 +248,9 @@ func (p *Pool) scheduleLocked(l *Link) {
 	d := l.backoff
 	l.backoff = min(2*l.backoff, p.opt.Config.ReconnectMax)
 	l.timerDue = time.Now().Add(d)
-	l.timer = p.g.AddTimer(d, false, func() { p.dial(l) })
+	// The timer runs on a loop, and dial may resolve a host name (Resolve,
+	// then netloop's Dial in the calling goroutine): it dials off the loop.
+	l.timer = p.g.AddTimer(d, false, func() { go p.dial(l) })
 }
 
 // attempt is the netloop handler of one connection of a link; gen tells a
