@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	"teamtalk/client"
 	"teamtalk/daemons/builtin"
 	"teamtalk/state"
-	"teamtalk/state/boltstore"
 	"teamtalk/wire/pb"
 )
 
@@ -25,11 +23,7 @@ import (
 func liveGroups(t *testing.T) (string, string, state.Store) {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := boltstore.Open(filepath.Join(dir, "im.db"), boltstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openBolt(t, dir)
 	for _, name := range []string{"alice", "bob", "carol", "dave", "erin"} {
 		if _, err := st.CreateUser(context.Background(), state.NewUser{Name: name, Password: "pw", Nick: strings.ToUpper(name[:1]) + name[1:]}); err != nil {
 			t.Fatal(err)
@@ -149,11 +143,7 @@ func TestAdminGroupsJSON(t *testing.T) {
 // version the client syncs.
 func TestAdminGroupSeenByClient(t *testing.T) {
 	dir := t.TempDir()
-	st, err := boltstore.Open(filepath.Join(dir, "im.db"), boltstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openBolt(t, dir)
 	sock, _ := liveWith(t, dir, st, builtin.Table(), func(c *config.Config) {
 		c.Services = []string{config.DBProxy, config.Route, config.Login, config.Msg}
 	})

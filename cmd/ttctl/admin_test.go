@@ -26,13 +26,21 @@ import (
 func liveStore(t *testing.T) (string, string, state.Store) {
 	t.Helper()
 	dir := t.TempDir()
+	st := openBolt(t, dir)
+	sock, dir := liveWith(t, dir, st, nil, nil)
+	return sock, dir, st
+}
+
+// openBolt opens a bolt IM store (no fsync) in dir, closed when the test
+// ends: after the supervisor's cleanup, registered later (LIFO).
+func openBolt(t *testing.T, dir string) state.Store {
+	t.Helper()
 	st, err := boltstore.Open(filepath.Join(dir, "im.db"), boltstore.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() }) // runs after the supervisor's cleanup (LIFO)
-	sock, dir := liveWith(t, dir, st, nil, nil)
-	return sock, dir, st
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 // ttctl runs one command line and returns its exit code, stdout and stderr.
@@ -156,11 +164,7 @@ func TestAdminPasswordLogsIn(t *testing.T) {
 // plain password.
 func TestAdminUserLogsInFromClient(t *testing.T) {
 	dir := t.TempDir()
-	st, err := boltstore.Open(filepath.Join(dir, "im.db"), boltstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openBolt(t, dir)
 	sock, _ := liveWith(t, dir, st, builtin.Table(), func(c *config.Config) {
 		c.Services = []string{config.DBProxy, config.Route, config.Login, config.Msg}
 	})

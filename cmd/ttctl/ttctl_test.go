@@ -6,7 +6,6 @@ import (
 	"flag"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -115,27 +114,12 @@ func TestGolden(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var out, errb bytes.Buffer
-			code := run(context.Background(), tc.args, &out, &errb)
+			code, out, errs := ttctl(t, tc.args...)
 			if code != tc.code {
-				t.Fatalf("exit %d, want %d; stderr: %s", code, tc.code, errb.String())
+				t.Fatalf("exit %d, want %d; stderr: %s", code, tc.code, errs)
 			}
-			got := normalize("$ ttctl "+strings.Join(tc.args[min(len(tc.args), 0):], " ")+"\n"+out.String()+errb.String(), dir)
-			got = strings.ReplaceAll(got, sock, "SOCK")
-			golden := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create)", err)
-			}
-			if got != string(want) {
-				t.Fatalf("output differs from %s (-update refreshes):\n--- got\n%s\n--- want\n%s", golden, got, want)
-			}
+			got := normalize("$ ttctl "+strings.Join(tc.args, " ")+"\n"+out+errs, dir)
+			checkGolden(t, tc.name, strings.ReplaceAll(got, sock, "SOCK"))
 		})
 	}
 }
