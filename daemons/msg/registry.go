@@ -257,7 +257,12 @@ func (r *registry) pcOnline(uid uint32) bool {
 // mobileOnline reports whether uid has a logged-in mobile connection here.
 func (r *registry) mobileOnline(uid uint32) bool {
 	var buf [4]*client
-	for _, c := range r.appendUserConns(buf[:0], uid) {
+	return mobileIn(r.appendUserConns(buf[:0], uid))
+}
+
+// mobileIn reports whether conns hold a logged-in mobile connection.
+func mobileIn(conns []*client) bool {
+	for _, c := range conns {
 		if _, ct, ok := c.session(); ok && mobile(ct) {
 			return true
 		}

@@ -232,12 +232,12 @@ func (s *Service) onStored(h wire.Header, raw []byte, sc wire.MsgDataFields, m *
 		}
 		return
 	}
-	s.deliverSingle(from, to, raw, m, sender)
+	toMobile := s.deliverSingle(from, to, raw, m, sender)
 	// A receiver whose phone is connected here has just been given the
 	// message: no push, and no device-token round trip to db for every
 	// message of a conversation between online users. (The reference
 	// pushed to such a phone anyway, §4.5 step 4's quirk.)
-	if !s.pushEnabled() || s.reg.mobileOnline(to) {
+	if !s.pushEnabled() || toMobile {
 		return
 	}
 	if m := body(); m != nil {
@@ -257,11 +257,16 @@ func msgFields(m *pb.IMMsgData) wire.MsgDataFields {
 // and the sender's other connections, encoded once, attach stripped, seq 0:
 // the stored frame raw with the attach field cut out (no second Marshal),
 // or m (when not nil) encoded again should raw's body not split into fields.
-func (s *Service) deliverSingle(from, to uint32, raw []byte, m *pb.IMMsgData, except netloop.ConnID) {
+// It reports whether the receiver has a logged-in mobile connection here,
+// read from the connections it delivered to.
+func (s *Service) deliverSingle(from, to uint32, raw []byte, m *pb.IMMsgData, except netloop.ConnID) (toMobile bool) {
+	var buf [4]*client
+	toConns := s.reg.appendUserConns(buf[:0], to)
+	toMobile = mobileIn(toConns)
 	f := stripAttach(wire.NewHeader(pb.CmdMsgData, 0), raw)
 	if f == nil {
 		if m == nil {
-			return
+			return toMobile
 		}
 		// m belongs to this call chain: the attach is put back, no copy.
 		attach := m.AttachData
@@ -269,9 +274,10 @@ func (s *Service) deliverSingle(from, to uint32, raw []byte, m *pb.IMMsgData, ex
 		f = frame(wire.NewHeader(pb.CmdMsgData, 0), m)
 		m.AttachData = attach
 	}
-	n := s.deliver(f, s.reg.userConns(to), except)
-	n += s.deliver(f, s.reg.userConns(from), except)
+	n := s.deliver(f, toConns, except)
+	n += s.deliver(f, s.reg.appendUserConns(buf[:0], from), except)
 	s.c.delivered.Add(uint64(n))
+	return toMobile
 }
 
 // groupFanout delivers a stored group message to the local members: from
