@@ -4,12 +4,15 @@
 package pages
 
 import (
+	"cmp"
+	"slices"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/x/ansi"
 
 	"teamtalk/tui/common"
+	"teamtalk/tui/components"
 )
 
 // Page is one view of the console.
@@ -49,4 +52,27 @@ func fit(s string, h int) string {
 		lines = lines[:max(h, 0)]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// loopKey names one loop of one service: a row of the per-loop tables of
+// the Sockets and Timers pages.
+type loopKey struct {
+	svc  string
+	loop int
+}
+
+// sortLoops orders loops by service, then loop.
+func sortLoops(order []loopKey) {
+	slices.SortStableFunc(order, func(a, b loopKey) int {
+		return cmp.Or(strings.Compare(a.svc, b.svc), cmp.Compare(a.loop, b.loop))
+	})
+}
+
+// layoutLoops splits height h between a per-loop table on top (its rows,
+// at most half) and the list below it, under two section titles and the
+// blank line between them.
+func layoutLoops(loops, list *components.Table, w, h int) {
+	top := max(min(loops.Len()+1, (h-3)/2), 2)
+	loops.SetSize(w, top)
+	list.SetSize(w, max(h-3-top, 2))
 }

@@ -58,20 +58,11 @@ func (p *Sockets) Title() string { return "Sockets" }
 // SetSize implements Page.
 func (p *Sockets) SetSize(w, h int) { p.w, p.h = w, h; p.layout() }
 
-func (p *Sockets) layout() {
-	top := max(min(p.loops.Len()+1, (p.h-3)/2), 2)
-	p.loops.SetSize(p.w, top)
-	p.peers.SetSize(p.w, max(p.h-3-top, 2))
-}
+func (p *Sockets) layout() { layoutLoops(p.loops, p.peers, p.w, p.h) }
 
 type sockKey struct {
 	svc string
 	id  uint32
-}
-
-type loopKey struct {
-	svc  string
-	loop int
 }
 
 // SetData implements Page.
@@ -131,12 +122,7 @@ func (p *Sockets) SetData(d *common.Data) {
 		}
 		peers = append(peers, peer{s, in, out})
 	}
-	sort.SliceStable(order, func(i, j int) bool {
-		if order[i].svc != order[j].svc {
-			return order[i].svc < order[j].svc
-		}
-		return order[i].loop < order[j].loop
-	})
+	sortLoops(order)
 	counters := map[string]map[string]uint64{}
 	for _, s := range d.Snap.Services {
 		counters[s.Name] = s.Counters

@@ -58,11 +58,7 @@ func (p *Timers) Title() string { return "Timers" }
 // SetSize implements Page.
 func (p *Timers) SetSize(w, h int) { p.w, p.h = w, h; p.layout() }
 
-func (p *Timers) layout() {
-	top := max(min(p.loops.Len()+1, (p.h-3)/2), 2)
-	p.loops.SetSize(p.w, top)
-	p.list.SetSize(p.w, max(p.h-3-top, 2))
-}
+func (p *Timers) layout() { layoutLoops(p.loops, p.list, p.w, p.h) }
 
 // due renders how long until t from now: "in 1.2s", or "-3s" when past.
 func due(now, t time.Time) string {
@@ -107,12 +103,7 @@ func (p *Timers) SetData(d *common.Data) {
 			a.next = t.Next
 		}
 	}
-	sort.SliceStable(order, func(i, j int) bool {
-		if order[i].svc != order[j].svc {
-			return order[i].svc < order[j].svc
-		}
-		return order[i].loop < order[j].loop
-	})
+	sortLoops(order)
 	var rows []components.Row
 	for _, k := range order {
 		a := loops[k]
