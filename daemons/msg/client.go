@@ -540,25 +540,24 @@ func (s *Service) writeClient(id netloop.ConnID, f []byte) {
 // dbAny picks a db link, login pool first (§5.4).
 func (s *Service) dbAny() *link.Link {
 	dbl, dbg, _, _, _, _, _ := s.pools()
-	if dbl == nil {
-		return nil
-	}
-	if l := dbl.Any(); l != nil {
-		return l
-	}
-	return dbg.Any()
+	return anyLink(dbl, dbg)
 }
 
 // dbGeneral picks a db link, general pool first.
 func (s *Service) dbGeneral() *link.Link {
 	dbl, dbg, _, _, _, _, _ := s.pools()
-	if dbg == nil {
+	return anyLink(dbg, dbl)
+}
+
+// anyLink picks a link of first, else of second; nil before Run.
+func anyLink(first, second *link.Pool) *link.Link {
+	if first == nil {
 		return nil
 	}
-	if l := dbg.Any(); l != nil {
+	if l := first.Any(); l != nil {
 		return l
 	}
-	return dbl.Any()
+	return second.Any()
 }
 
 // dbPinned picks the db link a conversation is pinned to, so that its
