@@ -2,27 +2,18 @@ package ctlserver_test
 
 import (
 	"context"
-	"io"
-	"net"
-	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"teamtalk/appliance"
 	"teamtalk/state"
-	"teamtalk/state/boltstore"
 )
 
 // TestAdminGroupEndpoints checks every group endpoint's answer and status,
 // each refusal included, over a real bolt store (max_group_members = 3).
 func TestAdminGroupEndpoints(t *testing.T) {
 	dir := t.TempDir()
-	st, err := boltstore.Open(filepath.Join(dir, "im.db"), boltstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openBolt(t, dir)
 	for _, name := range []string{"ann", "ben", "cat", "dan"} {
 		if _, err := st.CreateUser(context.Background(), state.NewUser{Name: name, Password: "pw", Nick: name}); err != nil {
 			t.Fatal(err)
@@ -32,10 +23,7 @@ func TestAdminGroupEndpoints(t *testing.T) {
 		o.Store = st
 		o.Config.DBProxy.MaxGroupMembers = 3
 	})
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}}
+	hc := socketHTTP(sock)
 	tests := []struct {
 		name, method, path, body string
 		code                     int
@@ -73,18 +61,9 @@ func TestAdminGroupEndpoints(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := http.NewRequest(tc.method, "http://teamtalkd"+tc.path, strings.NewReader(tc.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp, err := hc.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != tc.code || !strings.Contains(string(b), tc.want) {
-				t.Fatalf("%s %s = %d %s; want %d with %q", tc.method, tc.path, resp.StatusCode, b, tc.code, tc.want)
+			code, b := request(t, hc, tc.method, tc.path, tc.body)
+			if code != tc.code || !strings.Contains(string(b), tc.want) {
+				t.Fatalf("%s %s = %d %s; want %d with %q", tc.method, tc.path, code, b, tc.code, tc.want)
 			}
 		})
 	}

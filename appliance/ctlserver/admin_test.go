@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"teamtalk/appliance"
+	"teamtalk/state"
 	"teamtalk/state/boltstore"
 )
 
@@ -34,22 +35,53 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func TestAdminEndpoints(t *testing.T) {
-	dir := t.TempDir()
+// openBolt opens a bolt IM store (no fsync) in dir, closed when the test
+// ends (after the supervisor, started later).
+func openBolt(t *testing.T, dir string) state.Store {
+	t.Helper()
 	st, err := boltstore.Open(filepath.Join(dir, "im.db"), boltstore.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// socketHTTP is an HTTP client whose every connection goes to the control
+// socket sock.
+func socketHTTP(sock string) *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+}
+
+// request sends method path with body to the control API and returns the
+// reply's status and body.
+func request(t *testing.T, hc *http.Client, method, path, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://teamtalkd"+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	dir := t.TempDir()
+	st := openBolt(t, dir)
 	var logs syncBuffer
 	_, sock := liveOpts(t, dir, func(o *appliance.Options) {
 		o.Store = st
 		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}}
+	hc := socketHTTP(sock)
 	const secret = "Very$ecret-7"
 	tests := []struct {
 		name, method, path, body string
@@ -83,18 +115,9 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := http.NewRequest(tc.method, "http://teamtalkd"+tc.path, strings.NewReader(tc.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp, err := hc.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != tc.code || !strings.Contains(string(b), tc.want) {
-				t.Fatalf("%s %s = %d %s; want %d with %q", tc.method, tc.path, resp.StatusCode, b, tc.code, tc.want)
+			code, b := request(t, hc, tc.method, tc.path, tc.body)
+			if code != tc.code || !strings.Contains(string(b), tc.want) {
+				t.Fatalf("%s %s = %d %s; want %d with %q", tc.method, tc.path, code, b, tc.code, tc.want)
 			}
 			if strings.Contains(string(b), secret) || strings.Contains(strings.ToLower(string(b)), "salt") {
 				t.Fatalf("reply shows a password or salt: %s", b)
