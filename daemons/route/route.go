@@ -30,9 +30,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,11 +53,8 @@ type Service struct {
 	loops int
 	t     *table
 
-	net    link.Served
+	net    link.Served // its Inbound tracks the open msg server links
 	listen atomic.Pointer[string]
-
-	mu    sync.Mutex
-	links map[netloop.ConnID]string // open msg server link → its remote address
 
 	forwarded, dropped, badBodies, unknown, notices atomic.Uint64
 	badLog                                          ratelog.Gate
@@ -78,7 +73,7 @@ func New(d daemons.Deps) (daemons.Service, error) {
 	}
 	return &Service{
 		d: d, log: lg, cfg: link.ConfigFrom(d.Config), loops: d.Config.Netloop.Loops,
-		t: newTable(), links: map[netloop.ConnID]string{},
+		t: newTable(),
 	}, nil
 }
 
@@ -113,22 +108,12 @@ type handler struct{ s *Service }
 func (h handler) OnOpen(c *netloop.Conn) {
 	s := h.s
 	s.net.Opened(c)
-	remote := ""
-	if a := c.RemoteAddr(); a != nil {
-		remote = a.String()
-	}
-	s.mu.Lock()
-	s.links[c.ID()] = remote
-	s.mu.Unlock()
-	s.log.Info("route: msg server linked", "conn", c.ID(), "remote", remote)
+	s.log.Info("route: msg server linked", "conn", c.ID(), "remote", remoteOf(c))
 }
 
 func (h handler) OnClose(c *netloop.Conn, err error) {
 	s := h.s
 	s.net.Closed(c.ID())
-	s.mu.Lock()
-	delete(s.links, c.ID())
-	s.mu.Unlock()
 	ns := s.t.dropLink(c.ID())
 	s.log.Info("route: msg server link closed", "conn", c.ID(), "err", err, "users_offline", len(ns))
 	for _, n := range ns {
@@ -307,22 +292,30 @@ func (s *Service) announce(n notice) {
 
 // linkIDs returns the open msg links in id order.
 func (s *Service) linkIDs() []netloop.ConnID {
-	s.mu.Lock()
-	ids := make([]netloop.ConnID, 0, len(s.links))
-	for id := range s.links {
-		ids = append(ids, id)
-	}
-	s.mu.Unlock()
+	ids := s.net.IDs()
 	slices.Sort(ids)
 	return ids
+}
+
+// remoteOf returns c's remote address ("" when unknown).
+func remoteOf(c *netloop.Conn) string {
+	if a := c.RemoteAddr(); a != nil {
+		return a.String()
+	}
+	return ""
 }
 
 // Online lists every online user: one entry per (user, msg server link),
 // with one Client per connection.
 func (s *Service) Online() []ctlapi.OnlineUser {
-	s.mu.Lock()
-	remotes := maps.Clone(s.links)
-	s.mu.Unlock()
+	remotes := map[netloop.ConnID]string{}
+	if g := s.net.Group(); g != nil {
+		for _, id := range s.net.IDs() {
+			if c := g.Conn(id); c != nil {
+				remotes[id] = remoteOf(c)
+			}
+		}
+	}
 	var out []ctlapi.OnlineUser
 	for _, e := range s.t.snapshot() {
 		ou := ctlapi.OnlineUser{UserID: e.uid, MsgServer: remotes[e.link]}
@@ -359,11 +352,8 @@ func (s *Service) Status() ctlapi.ServiceStatus {
 	}
 	st.Sockets = s.Sockets()
 	st.Timers = s.Timers()
-	s.mu.Lock()
-	nlinks := len(s.links)
-	s.mu.Unlock()
 	st.Counters = map[string]uint64{
-		"links":              uint64(nlinks),
+		"links":              uint64(s.net.Len()),
 		ctlapi.CounterOnline: uint64(max(s.t.users.Load(), 0)),
 		"frames_forwarded":   s.forwarded.Load(),
 		"frames_dropped":     s.dropped.Load(),

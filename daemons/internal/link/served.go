@@ -13,7 +13,7 @@ import (
 // Served is the netloop Group of a service that accepts server links (route,
 // login, file, push) with the Inbound tracking those links. The zero value is
 // ready for Start; before Start (the console may ask before Run) the getters
-// return nil, Len returns 0 and Opened, Closed, Sockets, Timers and NetStats
+// return nil, Len returns 0, IDs nil and Opened, Closed, Sockets, Timers and NetStats
 // are no-ops.
 // Every method but Start and Stop is safe from any goroutine.
 type Served struct {
@@ -78,6 +78,14 @@ func (s *Served) Len() int {
 		return in.Len()
 	}
 	return 0
+}
+
+// IDs is Inbound.IDs: the open links (none before Start).
+func (s *Served) IDs() []netloop.ConnID {
+	if in := s.in.Load(); in != nil {
+		return in.IDs()
+	}
+	return nil
 }
 
 // Opened is Inbound.Opened, for a listener's OnOpen.
