@@ -181,24 +181,18 @@ func (c *Client) History(ctx context.Context, limit int) ([]ctlapi.CounterSample
 
 // Restart asks teamtalkd to restart a service.
 func (c *Client) Restart(ctx context.Context, name string) (ctlapi.RestartResult, error) {
-	var r ctlapi.RestartResult
-	err := c.do(ctx, http.MethodPost, ctlapi.RestartPath(url.PathEscape(name)), struct{}{}, &r)
-	return r, err
+	return send[ctlapi.RestartResult](ctx, c, http.MethodPost, ctlapi.RestartPath(url.PathEscape(name)), struct{}{})
 }
 
 // Panic makes a service panic, so that the supervisor must restart it; only
 // a teamtalkd run with supervisor.test_hooks accepts it (for tests).
 func (c *Client) Panic(ctx context.Context, name string) (ctlapi.RestartResult, error) {
-	var r ctlapi.RestartResult
-	err := c.do(ctx, http.MethodPost, ctlapi.PanicPath(url.PathEscape(name)), struct{}{}, &r)
-	return r, err
+	return send[ctlapi.RestartResult](ctx, c, http.MethodPost, ctlapi.PanicPath(url.PathEscape(name)), struct{}{})
 }
 
 // Kick disconnects a user.
 func (c *Client) Kick(ctx context.Context, req ctlapi.KickRequest) (ctlapi.KickResult, error) {
-	var r ctlapi.KickResult
-	err := c.do(ctx, http.MethodPost, ctlapi.PathKick, req, &r)
-	return r, err
+	return send[ctlapi.KickResult](ctx, c, http.MethodPost, ctlapi.PathKick, req)
 }
 
 // Watch streams snapshots (one a second) until ctx is done or the stream
