@@ -462,6 +462,15 @@ func (s *Service) onRouteConfirmed(l *link.Link) {
 // onRouteFrame handles what route relays (§5.3, §4.x).
 func (s *Service) onRouteFrame(l *link.Link, f []byte) {
 	h := wire.ParseHeader(f)
+	if h.CommandID == pb.CmdMsgData {
+		// A 1:1 message stored by another msg: read on a scan of its
+		// fields and delivered as a splice, as onDBFrame does; a group
+		// message is decoded for its fan-out.
+		if sc, ok := wire.ScanMsgData(f[wire.HeaderLen:]); ok && !isGroupMsg(sc.Type) {
+			s.deliverSingle(sc.From, sc.To, f, nil, 0)
+			return
+		}
+	}
 	m, err := wire.DecodeBody(h.CommandID, f[wire.HeaderLen:])
 	if err != nil {
 		s.badBody("route", h.CommandID, err)
