@@ -102,6 +102,7 @@ type Pool struct {
 	stopped bool
 	sweep   netloop.TimerID
 	swept   time.Time
+	dials   sync.WaitGroup // reconnect attempts running off the loop; Stop waits for them
 }
 
 // Link is one slot of a Pool: a connection to one entry, kept up across
@@ -188,6 +189,7 @@ func (p *Pool) Stop() {
 	}
 	p.master = nil
 	p.mu.Unlock()
+	p.dials.Wait()
 	for _, id := range ids {
 		p.g.Close(id)
 	}
@@ -250,7 +252,19 @@ func (p *Pool) scheduleLocked(l *Link) {
 	l.timerDue = time.Now().Add(d)
 	// The timer runs on a loop, and dial may resolve a host name (Resolve,
 	// then netloop's Dial in the calling goroutine): it dials off the loop.
-	l.timer = p.g.AddTimer(d, false, func() { go p.dial(l) })
+	l.timer = p.g.AddTimer(d, false, func() {
+		p.mu.Lock()
+		if p.stopped {
+			p.mu.Unlock()
+			return
+		}
+		p.dials.Add(1) // under mu, before Stop sets stopped and waits
+		p.mu.Unlock()
+		go func() {
+			defer p.dials.Done()
+			p.dial(l)
+		}()
+	})
 }
 
 // attempt is the netloop handler of one connection of a link; gen tells a
